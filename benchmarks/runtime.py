@@ -1,0 +1,162 @@
+"""Runtime of lmlang's model backend: cold start and greedy decoding speed against plain llama-cpp-python.
+
+Run from the repository root:  python benchmarks/runtime.py [--repeats 3] [--tokens 128]
+
+1. Cold start: wall time of ``lmlang run examples/hello.lmq`` in a fresh process (while the CLI cannot run it,
+   a fresh process that loads the model and greedily generates 16 tokens through lmlang's backend).
+2. Decoding: a greedy loop of N tokens through lmlang's Sequence API (append one token, logits, argmax) against
+   llama-cpp-python's high-level ``Llama.generate`` with greedy sampling, same model, prompt and threads, the two
+   interleaved in each repeat; the median of the repeats is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy
+
+MODELS = ["smollm2", "gemma3-270m"]
+PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
+HELLO = ROOT / "examples" / "hello.lmq"
+FALLBACK = (
+    "import numpy; from lmlang.models.llama import load\n"
+    "m = load({name!r}); s = m.new_sequence(); s.append(m.tokenize('The capital of France is', bos=True))\n"
+    "for _ in range(16): s.append([int(numpy.argmax(s.logits()))])\n"
+)
+
+
+def cold_start(name: str, repeats: int) -> tuple[str, float]:
+    """What was measured and its median wall time in seconds."""
+    command = [sys.executable, "-m", "lmlang.cli", "run", str(HELLO), "--model", name]
+    what = f"lmlang run {HELLO.relative_to(ROOT)} --model {name}"
+    if not HELLO.exists() or _run(command) is None:
+        command = [sys.executable, "-c", FALLBACK.format(name=name)]
+        what = f"load({name!r}) + 16 greedy tokens (CLI not runnable)"
+    times = [_run(command) for _ in range(repeats)]
+    if None in times:
+        raise SystemExit(f"cold start failed: {' '.join(command)}")
+    return what, statistics.median(times)  # type: ignore[type-var]
+
+
+def _run(command: list[str]) -> float | None:
+    start = time.perf_counter()
+    done = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    return elapsed if done.returncode == 0 else None
+
+
+def lmlang_greedy(model: object, prompt: list[int], count: int) -> tuple[float, float, list[int]]:
+    """Seconds for `count` greedy tokens after the prompt, seconds of it spent in llama_decode or argmax (the
+    rest is the backend's Python overhead), the tokens."""
+    import lmlang.models.llama as backend
+
+    decode = backend.llama.llama_decode
+    inside = [0.0]
+
+    def timed_decode(ctx: object, batch: object) -> int:
+        start = time.perf_counter()
+        status = decode(ctx, batch)
+        inside[0] += time.perf_counter() - start
+        return status
+
+    seq = model.new_sequence()  # type: ignore[attr-defined]
+    try:
+        seq.append(prompt)
+        backend.llama.llama_decode = timed_decode
+        out: list[int] = []
+        start = time.perf_counter()
+        for _ in range(count):
+            logits = seq.logits()
+            before = time.perf_counter()
+            out.append(int(numpy.argmax(logits)))
+            inside[0] += time.perf_counter() - before
+            seq.append(out[-1:])
+        elapsed = time.perf_counter() - start
+    finally:
+        backend.llama.llama_decode = decode
+        seq.release()
+    return elapsed, inside[0], out
+
+
+def reference_greedy(llm: object, prompt: list[int], count: int) -> tuple[float, list[int]]:
+    """Seconds for `count` greedy tokens by llama-cpp-python after evaluating the prompt outside the clock."""
+    llm.reset()  # type: ignore[attr-defined]
+    tokens = llm.generate(prompt, top_k=1, temp=0.0, reset=True)  # type: ignore[attr-defined]
+    first = next(tokens)  # the prompt is evaluated here, as lmlang's append(prompt) is outside its clock
+    start = time.perf_counter()
+    out = [first, *itertools.islice(tokens, count - 1)]
+    elapsed = time.perf_counter() - start
+    tokens.close()
+    # `first` came with the prompt, so count-1 decodes were timed: scale to `count` for a fair per-token rate
+    return elapsed * count / (count - 1), out
+
+
+def decoding(name: str, repeats: int, count: int) -> dict[str, float]:
+    from llama_cpp import Llama
+
+    from lmlang.models.llama import load
+
+    threads = os.cpu_count() or 1
+    model = load(name, n_threads=threads)
+    prompt = model.tokenize(PROMPT, bos=True)
+    llm = Llama(model_path=str(model.path), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
+    ours, inside, theirs = [], [], []
+    try:
+        lmlang_greedy(model, prompt, 8)  # warm both up
+        reference_greedy(llm, prompt, 8)
+        for _ in range(repeats):
+            elapsed, in_decode, our_tokens = lmlang_greedy(model, prompt, count)
+            ours.append(elapsed)
+            inside.append(in_decode)
+            elapsed, their_tokens = reference_greedy(llm, prompt, count)
+            theirs.append(elapsed)
+    finally:
+        llm.close()
+    ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
+    return {
+        "lmlang tok/s": count / ours_s,
+        "llama-cpp-python tok/s": count / theirs_s,
+        "ratio": theirs_s / ours_s,
+        "overhead us/token": (ours_s - statistics.median(inside)) / count * 1e6,
+        "same tokens": float(our_tokens == their_tokens),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--models", nargs="+", default=MODELS)
+    args = parser.parse_args()
+    print(f"threads: {os.cpu_count()}, greedy tokens: {args.tokens}, repeats: {args.repeats} (medians)\n")
+    print("| model | cold start | what was timed |")
+    print("|---|---|---|")
+    for name in args.models:
+        what, seconds = cold_start(name, args.repeats)
+        print(f"| {name} | {seconds:.2f} s | {what} |")
+    print()
+    print(
+        "| model | lmlang tok/s | llama-cpp-python tok/s | speed ratio lmlang / llama-cpp-python "
+        "| backend overhead outside llama_decode and argmax | same tokens |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name in args.models:
+        row = decoding(name, args.repeats, args.tokens)
+        print(
+            f"| {name} | {row['lmlang tok/s']:.1f} | {row['llama-cpp-python tok/s']:.1f} | {row['ratio']:.2f}x "
+            f"| {row['overhead us/token']:.0f} µs/token | {'yes' if row['same tokens'] else 'no'} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

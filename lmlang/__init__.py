@@ -1,0 +1,41 @@
+"""lmlang: a query language for small local language models.
+
+Prompts with holes, ``where`` clauses compiled into token masks, run on llama.cpp::
+
+    import lmlang
+    result = lmlang.run('"Q: What is 2+2?\\nA: [ANSWER]" where INT(ANSWER)')
+    result.variables["ANSWER"]
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from lmlang.errors import (CheckError, ConstraintError, InputError, LmlangError, LmlangSyntaxError, ModelError,
+                           NotEnforcedError, QueryRuntimeError, UsageError)
+from lmlang.query import Query, compile, compile_file, query, run
+from lmlang.result import HoleScore, Result, Stats
+from lmlang.source import Source, Span
+
+__all__ = [
+    "__version__",
+    "compile",
+    "compile_file",
+    "run",
+    "query",
+    "Query",
+    "Result",
+    "Stats",
+    "HoleScore",
+    "Source",
+    "Span",
+    "LmlangError",
+    "LmlangSyntaxError",
+    "CheckError",
+    "ConstraintError",
+    "NotEnforcedError",
+    "ModelError",
+    "InputError",
+    "QueryRuntimeError",
+    "UsageError",
+]

@@ -1,0 +1,37 @@
+"""The constraint functions the ``where`` clause knows: their arity and what they mean.
+
+One table serves the checker (unknown function, wrong arguments), the constraint compiler and the editor
+(hover, completion), so the three cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Signature:
+    name: str
+    min_args: int
+    max_args: int
+    usage: str
+    doc: str
+
+
+CONSTRAINT_FUNCTIONS: dict[str, Signature] = {
+    s.name: s
+    for s in (
+        Signature("INT", 1, 1, "INT(V)", "V is a whole number: an optional minus sign and digits."),
+        Signature("FLOAT", 1, 1, "FLOAT(V)", "V is a decimal number, such as -3, 0.5 or 12.25."),
+        Signature("REGEX", 2, 2, 'REGEX(V, r"pattern")', "V matches the regular expression in full (Python syntax)."),
+        Signature("STOPS_AT", 2, 2, 'STOPS_AT(V, ".")', "V ends at the first occurrence of the phrase (or of any phrase of a list), which is kept."),
+        Signature("STOPS_BEFORE", 2, 2, 'STOPS_BEFORE(V, "\\n")', "V ends just before the first occurrence of the phrase (or any phrase of a list), which is dropped."),
+        Signature("STARTS_WITH", 2, 2, 'STARTS_WITH(V, "prefix")', "V begins with the given text."),
+        Signature("TOKENS", 1, 1, "len(TOKENS(V)) < n", "The model tokens of V, for bounding its length in tokens."),
+        Signature("WORDS", 1, 1, "len(WORDS(V)) < n", "The whitespace-separated words of V, for bounding its length in words."),
+        Signature("JSON", 1, 2, "JSON(V[, schema])", "V is a JSON value (matching the JSON schema, if one is given)."),
+        Signature("len", 1, 1, "len(V) < n", "The length of V in characters (or of TOKENS(V) / WORDS(V))."),
+        Signature("set", 1, 1, "V in set([...])", "A set of allowed values, for V in set(...)."),
+        Signature("list", 1, 1, "V in list(...)", "A list of allowed values."),
+    )
+}

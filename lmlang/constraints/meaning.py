@@ -1,0 +1,94 @@
+"""What each maskable constraint means, written once as a regular expression over the value's text.
+
+The same pattern is compiled into the automaton that masks tokens and into the check ``finish`` runs on the
+complete value, so the mask and the check cannot disagree. Decisions (documented in the catalog):
+
+* ``INT``: an optional single leading space (models write " 42" after "Answer:"; LMQL allows it too), then
+  ``0`` or an optional minus and digits without leading zeros. ``int()`` converts it.
+* ``FLOAT``: the same integer part, then optionally ``.`` and digits; no exponent. ``float()`` converts it.
+* ``len(WORDS(V))`` counts ``V.split()``: runs of characters between Python whitespace (``str.isspace``).
+* ``len(V)`` counts characters (code points), as Python does.
+"""
+
+from __future__ import annotations
+
+import re
+
+INT_PATTERN = r" ?(?:0|-?[1-9][0-9]*)"
+FLOAT_PATTERN = r" ?-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"
+NOTHING = r"[^\x00-\U0010FFFF]"  # a class with no member: the empty language
+
+
+def int_range(low: int | None, high: int | None) -> str:
+    """The integers in ``[low, high]`` (None: unbounded) written as ``INT`` writes them."""
+    parts = []
+    if low is None or low < 0:
+        magnitude_low = 1 if high is None or high >= -1 else -high
+        magnitude_high = None if low is None else -low
+        if magnitude_high is None or magnitude_low <= magnitude_high:
+            parts.append("-" + _group(_positive_range(magnitude_low, magnitude_high)))
+    if (low is None or low <= 0) and (high is None or high >= 0):
+        parts.append("0")
+    positive_low = 1 if low is None else max(1, low)
+    if high is None or positive_low <= high:
+        parts.extend(_positive_range(positive_low, high))
+    return " ?" + (_group(parts) if parts else NOTHING)
+
+
+def _positive_range(low: int, high: int | None) -> list[str]:
+    digits = len(str(low))
+    if high is None:
+        return _same_length(str(low), "9" * digits) + [f"[1-9][0-9]{{{digits},}}"]
+    out = []
+    for length in range(digits, len(str(high)) + 1):
+        lo, hi = max(low, 10 ** (length - 1)), min(high, 10**length - 1)
+        if lo <= hi:
+            out.extend(_same_length(str(lo), str(hi)))
+    return out
+
+
+def _same_length(lo: str, hi: str) -> list[str]:
+    """Alternatives matching the numbers from ``lo`` to ``hi``, both written with the same number of digits."""
+    if lo == hi:
+        return [lo]
+    if len(lo) == 1:
+        return [f"[{lo}-{hi}]"]
+    if lo[0] == hi[0]:
+        return [lo[0] + _group(_same_length(lo[1:], hi[1:]))]
+    rest = len(lo) - 1
+    out = [lo[0] + _group(_same_length(lo[1:], "9" * rest))]
+    if int(lo[0]) + 1 <= int(hi[0]) - 1:
+        out.append(f"[{int(lo[0]) + 1}-{int(hi[0]) - 1}][0-9]{{{rest}}}")
+    out.append(hi[0] + _group(_same_length("0" * rest, hi[1:])))
+    return out
+
+
+def _group(alternatives: list[str]) -> str:
+    return alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
+
+
+def word_count(low: int, high: int | None) -> str:
+    """Texts of ``low`` to ``high`` words (``len(text.split())``)."""
+    if high is not None and high < low:
+        return NOTHING
+    if high == 0:
+        return r"\s*"
+    more = "" if high is None else str(high - 1)
+    if low == 0:
+        return rf"\s*(?:\S+(?:\s+\S+){{0,{more}}})?\s*"
+    return rf"\s*\S+(?:\s+\S+){{{low - 1},{more}}}\s*"
+
+
+def char_count(low: int, high: int | None) -> str:
+    """Texts of ``low`` to ``high`` characters."""
+    if high is not None and high < low:
+        return NOTHING
+    return f"(?s:.{{{low},{'' if high is None else high}}})"
+
+
+def contains(text: str) -> str:
+    return f"(?s:.*){re.escape(text)}(?s:.*)"
+
+
+def starts_with(text: str) -> str:
+    return f"{re.escape(text)}(?s:.*)"

@@ -1,0 +1,205 @@
+"""A hole's plan: what the decoder needs to generate one hole under its constraints, and the final check."""
+
+from __future__ import annotations
+
+import ast as pyast
+import builtins
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from lmlang.constraints import meaning
+from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS
+from lmlang.constraints.conditions import Condition, Translator, evaluate
+from lmlang.errors import ConstraintError
+from lmlang.masks import Automaton, TokenMatcher, Vocabulary, any_text, from_regex, intersect
+from lmlang.source import Span
+from lmlang.syntax.ast import Expr, HoleType
+
+
+@dataclass(frozen=True)
+class HolePlan:
+    """How to generate the hole ``var``: stop phrases, a token budget, a mask, and the check of the result."""
+
+    var: str
+    stops: tuple[tuple[str, bool], ...]  # (phrase, keep): STOPS_AT keeps the phrase, STOPS_BEFORE drops it
+    max_tokens: int | None
+    value_type: str  # "int", "float" or "str": what finish() returns
+    conditions: tuple[Condition, ...] = field(repr=False)
+    automaton: Automaton | None = field(repr=False)
+    max_chars: int | None = None
+    scope: Mapping[str, object] = field(default_factory=dict, repr=False)
+
+    def matcher(self, vocab: Vocabulary) -> TokenMatcher | None:
+        """The token matcher for this plan on ``vocab`` (None when nothing needs masking); cached."""
+        if self.automaton is None:
+            return None
+        key = (self.automaton.key, self.max_chars, vocab.key, vocab.size)
+        found = _MATCHERS.get(key)
+        if found is None:
+            found = _MATCHERS[key] = TokenMatcher(self.automaton, vocab, self.max_chars)
+        return found
+
+    def finish(self, text: str) -> object:
+        """The value of the complete text (int, float or str), after checking every condition on it."""
+        data = text.encode("utf-8", errors="surrogatepass")
+        for cond in self.conditions:
+            if cond.language is not None and not cond.language.matches(data):
+                raise self._violation(text, cond)
+            if cond.chars is not None:
+                low, high = cond.chars
+                if len(text) < low or (high is not None and len(text) > high):
+                    raise self._violation(text, cond)
+        value = _convert(text, self.value_type)
+        for cond in self.conditions:
+            if cond.predicate and not self._holds(cond, value):
+                raise self._violation(text, cond)
+        return value
+
+    def _holds(self, cond: Condition, value: object) -> bool:
+        scope = {**_PREDICATE_FUNCTIONS, **self.scope, self.var: value}
+        try:
+            return bool(evaluate(cond.node, scope))
+        except Exception as e:  # the user's expression: any exception is theirs to see
+            raise ConstraintError(cond.span, f"checking {cond.source} on {self.var} = {value!r} failed: {e}") from None
+
+    def _violation(self, text: str, cond: Condition) -> ConstraintError:
+        return ConstraintError(cond.span, f"the value of {self.var}, {text!r}, does not satisfy {cond.source}")
+
+
+_MATCHERS: dict[tuple[str, int | None, str, int], TokenMatcher] = {}
+
+
+def plan_hole(
+    var: str,
+    where: Sequence[Expr],
+    hole_type: HoleType | None,
+    env: Mapping[str, object],
+    values: Mapping[str, object],
+) -> HolePlan:
+    """The plan for the hole ``var`` under every ``where`` expression that applies to it.
+
+    ``env`` holds the Python variables visible at the hole, ``values`` the holes bound so far. Conjuncts about
+    other holes are left out, except those whose other holes are all bound already (checked by ``finish``).
+    """
+    scope = {**env, **values}
+    conjuncts = [(expr, node) for expr in where for node in _conjuncts(expr.python().body)]
+    mine = [(expr, node) for expr, node in conjuncts if _concerns(node, var, scope)]
+    value_type = _value_type(var, hole_type, [node for _, node in mine])
+    numeric = value_type if value_type != "str" else None
+    conditions = []
+    type_condition = _type_condition(var, hole_type)
+    if type_condition is not None:
+        conditions.append(type_condition)
+    for expr, node in mine:
+        conditions.append(Translator(var, expr, numeric, scope).condition(node))
+    automaton, max_chars = _mask_language(var, conditions)
+    return HolePlan(
+        var=var,
+        stops=tuple(s for c in conditions for s in c.stops),
+        max_tokens=min((c.max_tokens for c in conditions if c.max_tokens is not None), default=None),
+        value_type=value_type,
+        conditions=tuple(conditions),
+        automaton=automaton,
+        max_chars=max_chars,
+        scope=scope,
+    )
+
+
+def _conjuncts(node: pyast.expr) -> list[pyast.expr]:
+    if isinstance(node, pyast.BoolOp) and isinstance(node.op, pyast.And):
+        return [c for v in node.values for c in _conjuncts(v)]
+    return [node]
+
+
+_KNOWN_FUNCTIONS = set(CONSTRAINT_FUNCTIONS) | set(dir(builtins))
+
+
+def _concerns(node: pyast.expr, var: str, scope: Mapping[str, object]) -> bool:
+    """Whether the conjunct is about ``var`` and everything else it names is known once ``var`` is bound."""
+    called = {id(n.func) for n in pyast.walk(node) if isinstance(n, pyast.Call)}
+    names = {n.id for n in pyast.walk(node) if isinstance(n, pyast.Name) and id(n) not in called}
+    if var not in names:
+        return False
+    unknown = names - {var} - set(scope) - _KNOWN_FUNCTIONS
+    return not unknown
+
+
+def _value_type(var: str, hole_type: HoleType | None, nodes: list[pyast.expr]) -> str:
+    if hole_type is not None and hole_type.kind in ("int", "float"):
+        return hole_type.kind
+    called = {
+        n.func.id
+        for n in nodes
+        if isinstance(n, pyast.Call) and isinstance(n.func, pyast.Name) and n.args
+        and isinstance(n.args[0], pyast.Name) and n.args[0].id == var
+    }
+    return "int" if "INT" in called else "float" if "FLOAT" in called else "str"
+
+
+def _type_condition(var: str, hole_type: HoleType | None) -> Condition | None:
+    if hole_type is None or hole_type.kind not in ("int", "float", "regex"):
+        return None
+    if hole_type.kind == "regex":
+        pattern = hole_type.pattern or ""
+        translator = Translator(var, Expr(hole_type.span, hole_type.span.text), None, {})
+        language = translator.regex(pattern)
+        source = f"[{var}: r{pattern!r}]"
+    else:
+        language = from_regex(meaning.INT_PATTERN if hole_type.kind == "int" else meaning.FLOAT_PATTERN)
+        source = f"[{var}: {hole_type.kind}]"
+    return Condition(source, hole_type.span, pyast.Constant(True), language=language)
+
+
+def _mask_language(var: str, conditions: list[Condition]) -> tuple[Automaton | None, int | None]:
+    """The automaton to mask with (None: nothing to mask) and the bound on characters kept as a counter."""
+    languages = [c for c in conditions if c.language is not None]
+    bounded = [c for c in conditions if c.chars is not None]
+    low = max((c.chars[0] for c in bounded), default=0)  # type: ignore[index]
+    high = min((c.chars[1] for c in bounded if c.chars[1] is not None), default=None)  # type: ignore[index]
+    if not languages and not bounded:
+        return None, None
+    automaton = any_text()
+    for cond in languages:
+        automaton = intersect(automaton, cond.language)  # type: ignore[arg-type]
+    if low > 0:
+        automaton = intersect(automaton, from_regex(meaning.char_count(low, None)))
+    involved = languages + bounded
+    if automaton.empty or (high is not None and int(automaton.min_chars[automaton.start]) > high):
+        sources = " and ".join(c.source for c in involved)
+        raise ConstraintError(_covering(involved), f"the constraints on {var} cannot all hold: {sources}")
+    return automaton, high
+
+
+def _covering(conditions: list[Condition]) -> Span:
+    first = conditions[0].span
+    same = [c.span for c in conditions if c.span.source is first.source]
+    return Span(first.source, min(s.start for s in same), max(s.end for s in same))
+
+
+def _convert(text: str, value_type: str) -> object:
+    if value_type == "int":
+        return int(text)
+    if value_type == "float":
+        return float(text)
+    return text
+
+
+def _matches(pattern: str, value: object) -> bool:
+    return isinstance(value, str) and from_regex(pattern).matches(value.encode("utf-8", errors="surrogatepass"))
+
+
+def _starts_with(value: object, prefix: object) -> bool:
+    return str(value).startswith(tuple(prefix) if isinstance(prefix, (list, tuple, set)) else str(prefix))
+
+
+# The constraint functions as Python predicates, for conditions checked on the final value: the same
+# patterns as the masks (an int or float value stands for the text it was converted from).
+_PREDICATE_FUNCTIONS: dict[str, object] = {
+    "INT": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or _matches(meaning.INT_PATTERN, v),
+    "FLOAT": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) or _matches(meaning.FLOAT_PATTERN, v),
+    "REGEX": lambda v, pattern: _matches(pattern, v if isinstance(v, str) else str(v)),
+    "STARTS_WITH": _starts_with,
+    "WORDS": lambda v: str(v).split(),
+    "STOPS_AT": lambda v, phrase: True,
+    "STOPS_BEFORE": lambda v, phrase: True,
+}

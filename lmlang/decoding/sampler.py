@@ -1,0 +1,59 @@
+"""Choosing the next token from (masked) logits: greedy or sampled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Sampler:
+    """``temperature == 0`` is argmax. ``top_k``/``top_p`` narrow the candidates before sampling."""
+
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        self._rng = np.random.default_rng(self.seed)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+    def choose(self, logits: np.ndarray) -> int:
+        if self.greedy:
+            return int(np.argmax(logits))
+        scaled = logits.astype(np.float64) / self.temperature
+        candidates = np.flatnonzero(np.isfinite(scaled))
+        values = scaled[candidates]
+        if self.top_k and self.top_k < len(candidates):
+            keep = np.argpartition(values, -self.top_k)[-self.top_k :]
+            candidates, values = candidates[keep], values[keep]
+        probs = np.exp(values - values.max())
+        probs /= probs.sum()
+        if self.top_p < 1.0:
+            order = np.argsort(-probs)
+            cumulative = np.cumsum(probs[order])
+            cut = int(np.searchsorted(cumulative, self.top_p)) + 1
+            order = order[:cut]
+            candidates, probs = candidates[order], probs[order] / probs[order].sum()
+        return int(candidates[self._rng.choice(len(candidates), p=probs)])
+
+
+def log_softmax_at(logits: np.ndarray, tokens: np.ndarray | list[int]) -> np.ndarray:
+    """The log-probabilities of ``tokens`` under the unmasked distribution ``logits``."""
+    peak = float(logits.max())
+    log_total = peak + float(np.log(np.exp(logits - peak, dtype=np.float64).sum()))
+    return logits[np.asarray(tokens)].astype(np.float64) - log_total
+
+
+def top_two_margin(logits: np.ndarray) -> float:
+    """Probability of the most likely token minus that of the second (the first-token margin)."""
+    top = np.partition(logits, -2)[-2:].astype(np.float64)
+    peak = float(logits.max())
+    total = float(np.exp(logits - peak, dtype=np.float64).sum())
+    probs = np.exp(top - peak) / total
+    return float(abs(probs[1] - probs[0]))

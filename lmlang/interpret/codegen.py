@@ -1,0 +1,230 @@
+"""Translation of a program's AST into a Python generator function.
+
+Why Python generators: the statements and expressions of a query *are* Python, so the surest way to give them
+Python's semantics is to let Python run them. Every query string becomes a run of ``yield`` statements (text,
+role tags, holes), so a running query is a coroutine that stops at each hole and resumes with the hole's value.
+A generator cannot be copied, so a run branches by *replay*: a fresh generator is fed the recorded hole values
+up to the branch point (``interpret.execution``). Code between holes is cheap next to decoding, so replay costs
+little, and it keeps every branch an ordinary Python frame.
+
+The generated code calls helpers bound in its namespace (``__lm_text``, ``__lm_role``, ``__lm_hole``,
+``__lm_nested``, ``__lm_block``, ``__lm_str``) and ``__lm_query`` for nested query definitions;
+``interpret.execution`` provides them.
+"""
+
+from __future__ import annotations
+
+import ast as pyast
+from dataclasses import dataclass, field
+
+from lmlang.source import Span
+from lmlang.syntax import ast
+
+MAIN = "__lmlang_main__"
+FILENAME = "<lmlang-query>"
+
+
+@dataclass(frozen=True)
+class HoleSite:
+    """A hole as the program text defines it, with the constraints and scoring that apply to it."""
+
+    index: int
+    hole: ast.Hole
+    where: tuple[ast.Expr, ...]
+    distribution: ast.Distribution | None
+    depth: int  # 0 for the main query, 1 and more inside nested queries
+
+
+@dataclass
+class Generated:
+    """The Python source of a program, its hole sites, and where each generated line came from."""
+
+    source: str
+    sites: list[HoleSite]
+    line_spans: dict[int, Span]
+    blocks: list[ast.Stmt]  # multi-model statements, run by the runtime that knows several models
+    params: tuple[str, ...]
+
+
+@dataclass
+class _Emitter:
+    lines: list[str] = field(default_factory=list)
+    line_spans: dict[int, Span] = field(default_factory=dict)
+    sites: list[HoleSite] = field(default_factory=list)
+    blocks: list[ast.Stmt] = field(default_factory=list)
+    counter: int = 0
+
+    def emit(self, indent: int, code: str, span: Span | None = None) -> None:
+        for i, line in enumerate(code.split("\n")):
+            # Only the first line is re-indented: the rest are continuation lines (inside brackets or a
+            # triple-quoted string) whose text must stay exactly as written.
+            self.lines.append(("    " * indent + line) if i == 0 else line)
+            if span is not None:
+                self.line_spans[len(self.lines)] = span
+
+    def fresh(self, stem: str) -> str:
+        self.counter += 1
+        return f"__lmlang_{stem}_{self.counter}"
+
+
+def generate(program: ast.Program, params: tuple[str, ...]) -> Generated:
+    """The Python source of ``program`` as a generator function ``__lmlang_main__(*params)``."""
+    out = _Emitter()
+    out.emit(0, f"def {MAIN}({', '.join(params)}):")
+    _program_body(out, program, depth=0)
+    return Generated("\n".join(out.lines) + "\n", out.sites, out.line_spans, out.blocks, params)
+
+
+def _program_body(out: _Emitter, program: ast.Program, depth: int) -> None:
+    last = ast.holes(program)[-1] if ast.holes(program) else None
+    context = _Context(program, depth, last)
+    _block(out, program.body, 1, context)
+    # Makes the function a generator even when the program has no query string.
+    out.emit(1, "if False: yield None")
+
+
+@dataclass(frozen=True)
+class _Context:
+    program: ast.Program
+    depth: int
+    last_hole: ast.Hole | None
+    in_function: bool = False
+
+
+def _block(out: _Emitter, stmts: tuple[ast.Stmt, ...], indent: int, ctx: _Context) -> None:
+    if not stmts:
+        out.emit(indent, "pass")
+    for stmt in stmts:
+        _statement(out, stmt, indent, ctx)
+
+
+def _expr(expr: ast.Expr) -> str:
+    return f"({expr.source})"
+
+
+def _statement(out: _Emitter, stmt: ast.Stmt, indent: int, ctx: _Context) -> None:
+    if isinstance(stmt, ast.QueryStmt):
+        if ctx.in_function:
+            out.emit(indent, "pass", stmt.span)  # a string statement in a plain function is a docstring
+        else:
+            _query_string(out, stmt, indent, ctx)
+    elif isinstance(stmt, ast.PyStmt):
+        out.emit(indent, stmt.source, stmt.span)
+    elif isinstance(stmt, ast.Return):
+        out.emit(indent, "return" if stmt.value is None else f"return {_expr(stmt.value)}", stmt.span)
+    elif isinstance(stmt, ast.If):
+        for i, (test, body) in enumerate(stmt.branches):
+            out.emit(indent, f"{'if' if i == 0 else 'elif'} {_expr(test)}:", test.span)
+            _block(out, body, indent + 1, ctx)
+        if stmt.orelse:
+            out.emit(indent, "else:", stmt.span)
+            _block(out, stmt.orelse, indent + 1, ctx)
+    elif isinstance(stmt, ast.For):
+        out.emit(indent, f"for {stmt.target.source} in {_expr(stmt.iter)}:", stmt.iter.span)
+        _block(out, stmt.body, indent + 1, ctx)
+        if stmt.orelse:
+            out.emit(indent, "else:", stmt.span)
+            _block(out, stmt.orelse, indent + 1, ctx)
+    elif isinstance(stmt, ast.While):
+        out.emit(indent, f"while {_expr(stmt.test)}:", stmt.test.span)
+        _block(out, stmt.body, indent + 1, ctx)
+        if stmt.orelse:
+            out.emit(indent, "else:", stmt.span)
+            _block(out, stmt.orelse, indent + 1, ctx)
+    elif isinstance(stmt, ast.FunctionDef):
+        _function(out, stmt, indent, ctx)
+    elif isinstance(stmt, ast.QueryDef):
+        _query_def(out, stmt, indent, ctx)
+    elif isinstance(stmt, (ast.Cascade, ast.Route)):
+        _multi_model_block(out, stmt, indent, ctx)
+    else:  # pragma: no cover - the AST is closed
+        raise TypeError(f"unknown statement {stmt!r}")
+
+
+def _function(out: _Emitter, stmt: ast.FunctionDef, indent: int, ctx: _Context) -> None:
+    for decorator in stmt.decorators:
+        out.emit(indent, f"@{decorator.source}", decorator.span)
+    returns = f" -> {stmt.returns.source}" if stmt.returns else ""
+    prefix = "async def" if stmt.is_async else "def"
+    out.emit(indent, f"{prefix} {stmt.name}({stmt.params}){returns}:", stmt.span)
+    inner = _Context(ctx.program, ctx.depth, ctx.last_hole, in_function=True)
+    _block(out, stmt.body, indent + 1, inner)
+
+
+def _multi_model_block(out: _Emitter, stmt: ast.Cascade | ast.Route, indent: int, ctx: _Context) -> None:
+    """The block's body becomes a generator function that returns the variables it binds, so the runtime can run
+    it (again) on another model; the names are then bound in the enclosing scope from the accepted run."""
+    bodies = [stmt.body] if isinstance(stmt, ast.Cascade) else [body for _, body in stmt.arms]
+    names = sorted({name for body in bodies for name in bound_names(body)})
+    function = out.fresh("block")
+    out.blocks.append(stmt)
+    out.emit(indent, f"def {function}(__lm_arm=0):", stmt.span)
+    for arm, body in enumerate(bodies):
+        out.emit(indent + 1, f"if __lm_arm == {arm}:", stmt.span)
+        _block(out, body, indent + 2, ctx)
+    out.emit(indent + 1, "if False: yield None")
+    out.emit(indent + 1, "return {k: v for k, v in locals().items() if not k.startswith('__lm')}")
+    values = out.fresh("values")
+    out.emit(indent, f"{values} = yield __lm_block({len(out.blocks) - 1}, {function})", stmt.span)
+    for name in names:
+        out.emit(indent, f"if {name!r} in {values}: {name} = {values}[{name!r}]", stmt.span)
+
+
+def bound_names(stmts: tuple[ast.Stmt, ...]) -> set[str]:
+    """Variables a block binds: its holes and the targets of its assignments and loops."""
+    names: set[str] = set()
+    for stmt in ast.walk(stmts):
+        if isinstance(stmt, ast.QueryStmt):
+            names.update(h.name for h in stmt.string.holes)
+        elif isinstance(stmt, ast.PyStmt):
+            names.update(_stored_names(stmt.source))
+        elif isinstance(stmt, ast.For):
+            names.update(_stored_names(f"{stmt.target.source} = None"))
+    return names
+
+
+def _stored_names(source: str) -> set[str]:
+    try:
+        tree = pyast.parse(source.strip())
+    except SyntaxError:
+        return set()
+    return {n.id for n in pyast.walk(tree) if isinstance(n, pyast.Name) and isinstance(n.ctx, pyast.Store)}
+
+
+def _query_def(out: _Emitter, stmt: ast.QueryDef, indent: int, ctx: _Context) -> None:
+    name = out.fresh(f"query_{stmt.name}")
+    out.emit(indent, f"def {name}({stmt.params}):", stmt.span)
+    program = stmt.query
+    last = ast.holes(program)[-1] if ast.holes(program) else None
+    _block(out, program.body, indent + 1, _Context(program, ctx.depth + 1, last))
+    out.emit(indent + 1, "if False: yield None")
+    out.emit(indent, f"{stmt.name} = __lm_query({name}, {stmt.name!r})", stmt.span)
+
+
+def _query_string(out: _Emitter, stmt: ast.QueryStmt, indent: int, ctx: _Context) -> None:
+    where = tuple(w for w in (ctx.program.where, stmt.where) if w is not None)
+    holes = stmt.string.holes
+    for part in stmt.string.parts:
+        if isinstance(part, ast.Text):
+            out.emit(indent, f"yield __lm_text({part.text!r})", part.span)
+        elif isinstance(part, ast.Interpolation):
+            out.emit(indent, f"yield __lm_text(__lm_str({part.expr.source}))", part.span)
+        elif isinstance(part, ast.RoleTag):
+            out.emit(indent, f"yield __lm_role({part.role!r})", part.span)
+        else:
+            distribution = stmt.distribution if part is holes[-1] else None
+            if distribution is None and ctx.program.distribution is not None and part is ctx.last_hole:
+                distribution = ctx.program.distribution
+            _hole(out, part, where, distribution, indent, ctx)
+
+
+def _hole(out: _Emitter, hole: ast.Hole, where: tuple[ast.Expr, ...], distribution: ast.Distribution | None,
+          indent: int, ctx: _Context) -> None:
+    site = HoleSite(len(out.sites), hole, where, distribution, ctx.depth)
+    out.sites.append(site)
+    if hole.type is not None and hole.type.kind == "query" and hole.type.call is not None:
+        out.emit(indent, f"{hole.name} = yield from __lm_nested({site.index}, ({hole.type.call.source}))", hole.span)
+    else:
+        out.emit(indent, f"{hole.name} = yield __lm_hole({site.index}, locals())", hole.span)
+    for decorator in hole.decorators:
+        out.emit(indent, f"{hole.name} = ({decorator.source})({hole.name})", decorator.span)

@@ -1,0 +1,235 @@
+"""Running a compiled program as a coroutine of events, and branching it by replay.
+
+An :class:`Execution` is one run of the program's Python code. It produces events (prompt text, a role tag, a
+hole to fill, a multi-model block, the end) and is resumed with the value of each hole. ``fork`` makes an
+independent copy at the current point by replaying the recorded hole values into a fresh generator: this is how
+decoders keep several continuations of one program (beam search, several samples) and how a block is re-run on
+another model.
+"""
+
+from __future__ import annotations
+
+import builtins
+import symtable
+import traceback
+import types
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Union
+
+from lmlang.errors import InputError, LmlangError, QueryRuntimeError
+from lmlang.interpret.codegen import FILENAME, MAIN, Generated, HoleSite, generate
+from lmlang.source import Span
+from lmlang.syntax import ast
+
+
+@dataclass(frozen=True)
+class TextEvent:
+    text: str
+
+
+@dataclass(frozen=True)
+class RoleEvent:
+    role: str
+
+
+@dataclass(frozen=True)
+class HoleEvent:
+    site: HoleSite
+    env: dict[str, Any]  # the Python variables visible at the hole (for constraints that name them)
+
+
+@dataclass(frozen=True)
+class NestedEvent:
+    """Entering or leaving (with the value it returned) a nested query that fills the hole ``site``."""
+
+    site: HoleSite
+    entering: bool
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class BlockEvent:
+    """A multi-model statement. ``body()`` starts a fresh generator of its body; the block's value, given back
+    on resume, is the dict of the variables the accepted run of the body bound."""
+
+    statement: ast.Stmt
+    body: Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class Finished:
+    value: Any
+
+
+Event = Union[TextEvent, RoleEvent, HoleEvent, NestedEvent, BlockEvent, Finished]
+
+
+class NestedQuery:
+    """A nested query as seen from Python: calling it gives the generator that runs its body."""
+
+    def __init__(self, function: Callable[..., Any], name: str) -> None:
+        self._function = function
+        self.__name__ = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<nested query {self.__name__}>"
+
+
+class CompiledProgram:
+    """A program turned into Python code, ready to start runs with given inputs."""
+
+    def __init__(self, program: ast.Program, inputs: tuple[str, ...]) -> None:
+        self.program = program
+        self.generated: Generated = generate(program, inputs)
+        self.sites = self.generated.sites
+        try:
+            code = compile(self.generated.source, FILENAME, "exec")
+        except SyntaxError as err:  # the parser accepted what Python refuses (a rare corner of Python's grammar)
+            raise QueryRuntimeError(self._span_of_line(err.lineno or 0), f"Python cannot compile this: {err.msg}") from None
+        namespace: dict[str, Any] = {"__name__": "__lmlang_query__", "__builtins__": builtins}
+        namespace.update(_HELPERS)
+        exec(code, namespace)
+        self._main = namespace[MAIN]
+        self.free_names = _free_names(self.generated.source)
+
+    def start(self, inputs: Mapping[str, Any]) -> Execution:
+        arguments = dict(inputs)
+        return Execution(self, lambda: self._main(**arguments), [])
+
+    def missing_inputs(self, inputs: Mapping[str, Any], known: set[str]) -> list[str]:
+        """Names the program reads but nothing defines: neither an input, a builtin, nor ``known``."""
+        return sorted(n for n in self.free_names if n not in inputs and n not in known and not hasattr(builtins, n))
+
+    def _span_of_line(self, line: int) -> Span | None:
+        return self.generated.line_spans.get(line)
+
+    def runtime_error(self, err: BaseException) -> LmlangError:
+        """The user's Python exception as a QueryRuntimeError pointing at the query line that raised it."""
+        span = None
+        for frame in reversed(traceback.extract_tb(err.__traceback__)):
+            if frame.filename == FILENAME and frame.lineno in self.generated.line_spans:
+                span = self.generated.line_spans[frame.lineno]
+                break
+        if isinstance(err, NameError) and span is not None:
+            name = getattr(err, "name", None) or str(err)
+            return InputError(span, f"the query uses '{name}', which nothing defines: pass it as an input "
+                                    f"(--input {name}=...) or assign it before this line")
+        return QueryRuntimeError(span, f"the query's Python code raised {type(err).__name__}: {err}")
+
+
+class Execution:
+    """One run of a compiled program: resumed with hole values, branchable by replay."""
+
+    def __init__(self, program: CompiledProgram, start: Callable[[], Any], record: list[Any]) -> None:
+        self.program = program
+        self._start = start
+        self.record: list[Any] = []
+        self._generator = start()
+        self._pending: Event | None = None
+        for value in record:
+            self._replay_to_hole()
+            self.resume(value)
+
+    def _replay_to_hole(self) -> None:
+        while not isinstance(self.next_event(), (HoleEvent, BlockEvent)):
+            self.resume(None)
+
+    def next_event(self) -> Event:
+        """The event the run is stopped at (running up to it the first time)."""
+        if self._pending is None:
+            self._pending = self._step(lambda: next(self._generator))
+        return self._pending
+
+    def resume(self, value: Any) -> None:
+        """Continue past the current event; ``value`` fills it when it is a hole or a block."""
+        event = self.next_event()
+        if isinstance(event, Finished):
+            raise RuntimeError("resume() after the program finished")
+        if isinstance(event, (HoleEvent, BlockEvent)):
+            self.record.append(value)
+        self._pending = self._step(lambda: self._generator.send(value))
+
+    def fork(self) -> Execution:
+        """An independent run at the same point, made by replaying the hole values recorded so far."""
+        return Execution(self.program, self._start, self.record)
+
+    def _step(self, advance: Callable[[], Any]) -> Event:
+        try:
+            raw = advance()
+        except StopIteration as stop:
+            return Finished(stop.value)
+        except LmlangError:
+            raise
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # the user's own Python code failed
+            raise self.program.runtime_error(err) from err
+        if isinstance(raw, _HoleRequest):
+            return HoleEvent(self.program.sites[raw.site], raw.env)
+        if isinstance(raw, _NestedRequest):
+            return NestedEvent(self.program.sites[raw.site], raw.entering, raw.value)
+        if isinstance(raw, _BlockRequest):
+            return BlockEvent(self.program.generated.blocks[raw.index], raw.body)
+        return raw
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+@dataclass(frozen=True)
+class _HoleRequest:
+    site: int
+    env: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _NestedRequest:
+    site: int
+    entering: bool
+    value: Any
+
+
+@dataclass(frozen=True)
+class _BlockRequest:
+    index: int
+    body: Callable[[], Any]
+
+
+def _nested(site_index: int, generator: Any) -> Any:
+    if not isinstance(generator, types.GeneratorType):
+        raise TypeError("the type of a hole must be int, float, a regex r\"...\" or a call of a nested query")
+    yield _NestedRequest(site_index, True, None)
+    value = yield from generator
+    yield _NestedRequest(site_index, False, value)
+    return value
+
+
+# What the generated code calls; see codegen's module docstring.
+_HELPERS: dict[str, Any] = {
+    "__lm_text": TextEvent,
+    "__lm_role": RoleEvent,
+    "__lm_str": _str,
+    "__lm_hole": _HoleRequest,
+    "__lm_nested": _nested,
+    "__lm_block": _BlockRequest,
+    "__lm_query": NestedQuery,
+}
+
+
+def _free_names(source: str) -> set[str]:
+    """Global names the generated code reads but never assigns: inputs, or names nothing defines."""
+    names: set[str] = set()
+
+    def visit(table: symtable.SymbolTable) -> None:
+        for sym in table.get_symbols():
+            if sym.is_global() and sym.is_referenced() and not sym.is_assigned():
+                names.add(sym.get_name())
+        for child in table.get_children():
+            visit(child)
+
+    visit(symtable.symtable(source, FILENAME, "exec"))
+    return {n for n in names if not n.startswith("__lm")}

@@ -1,0 +1,78 @@
+"""The prompt of one run: the text so far, its role markers, and the KV-cache sequence that mirrors it.
+
+Text is buffered until the model needs it (a hole), then tokenized and evaluated in one batch, so text already
+evaluated is never evaluated again and each hole continues from the cached state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lmlang.models.kvcache import SequencePool
+
+
+class Prompt:
+    def __init__(self, model: Any, pool: SequencePool) -> None:
+        self.model = model
+        self.pool = pool
+        self.parts: list[str] = []
+        self.seq: Any = None
+        self.role: str | None = None
+        self.prefill_tokens = 0
+        self._pending: list[tuple[str, bool]] = []  # (text, holds special tokens)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def add_text(self, text: str) -> None:
+        if text:
+            self.parts.append(text)
+            self._pending.append((text, False))
+
+    def set_role(self, role: str) -> str:
+        """Start a message of ``role`` (closing the open one) with the model's chat template; the markup added."""
+        markup = ""
+        if self.role is not None:
+            markup += self.model.role_markers(self.role)[1]
+        markup += self.model.role_markers(role)[0]
+        self.role = role
+        if markup:
+            self.parts.append(markup)
+            self._pending.append((markup, True))
+        return markup
+
+    def add_generated(self, text: str) -> None:
+        """Text the model wrote: already in the cache, so only the prompt's text grows."""
+        self.parts.append(text)
+
+    def flush(self) -> Any:
+        """Evaluate the buffered text; the sequence, ready to continue."""
+        tokens: list[int] = []
+        if self.seq is None and self.model.add_bos and self.model.bos_token is not None:
+            tokens.append(self.model.bos_token)
+        for text, special in self._pending:
+            tokens.extend(self.model.tokenize(text, special=special))
+        self._pending.clear()
+        if self.seq is None:
+            self.seq, evaluated = self.pool.sequence_for(tokens)
+            self.prefill_tokens += evaluated
+        elif tokens:
+            self.seq.append(tokens)
+            self.prefill_tokens += len(tokens)
+        return self.seq
+
+    def fork(self) -> Prompt:
+        """An independent copy; the sequence is forked in the cache, sharing what is evaluated."""
+        other = Prompt(self.model, self.pool)
+        other.parts = list(self.parts)
+        other.role = self.role
+        other._pending = list(self._pending)
+        other.seq = self.seq.fork() if self.seq is not None else None
+        return other
+
+    def close(self) -> None:
+        """Hand the sequence back for later runs to reuse."""
+        if self.seq is not None:
+            self.pool.give_back(self.seq)
+            self.seq = None

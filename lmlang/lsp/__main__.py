@@ -1,0 +1,3 @@
+from lmlang.lsp import serve
+
+serve()

@@ -1,0 +1,221 @@
+"""Token masks: which tokens of a vocabulary may come next, for each state of an automaton.
+
+For a state never seen before, every token of the vocabulary is walked through the automaton at once (numpy, one
+slice of tokens per byte position, switching to a list of survivors once most tokens have died); the result is
+kept per (automaton, vocabulary) for the life of the process, so a step in a state seen before -- in this run or
+an earlier run of the same query -- is a lookup plus one numpy operation on the logits.
+
+A bound on the number of characters is a counter next to the automaton state rather than part of the automaton
+(which would multiply its states by the bound): each state's allowed tokens are sorted by how many characters
+they need at least (their own plus the fewest that must still follow), and the tokens that fit are a prefix.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from lmlang.masks.automaton import DEAD, Automaton
+from lmlang.masks.vocabulary import Vocabulary
+
+_NEG_INF = np.float32(-np.inf)
+# Above this fraction of the vocabulary allowed, adding a stored 0/-inf row beats saving and restoring the
+# allowed logits around a fill (measured: both cost about one pass over the logits; the fill wins when few).
+_FEW = 0.25
+# Bias rows (one float32 per token) kept per automaton and vocabulary, most recently used first.
+_BIAS_BUDGET_BYTES = 256 << 20
+
+
+class _StateMask:
+    """What one automaton state allows on one vocabulary."""
+
+    __slots__ = ("ids", "ends", "need", "ids_by_need", "need_sorted")
+
+    def __init__(self, ids: np.ndarray, ends: np.ndarray) -> None:
+        self.ids = ids  # allowed token ids (EOG included where the state accepts)
+        self.ends = ends  # the state each allowed token leads to (EOG: the state itself)
+        self.ids_by_need: np.ndarray | None = None
+        self.need_sorted: np.ndarray | None = None
+
+
+class _Masks:
+    """One automaton bound to one vocabulary: per-state masks, computed on first use."""
+
+    def __init__(self, automaton: Automaton, vocab: Vocabulary) -> None:
+        self.automaton = automaton
+        self.vocab = vocab
+        self.flat_table = automaton.table.reshape(-1)
+        self.states: dict[int, _StateMask] = {}
+        self.bias_rows: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.bias_limit = max(4, _BIAS_BUDGET_BYTES // (4 * max(1, vocab.size)))
+        self.allowed_rows: dict[tuple[int, int | None], np.ndarray] = {}
+
+    def state(self, s: int) -> _StateMask:
+        found = self.states.get(s)
+        if found is None:
+            found = self.states[s] = self._compute(s)
+        return found
+
+    def _compute(self, s: int) -> _StateMask:
+        ends = self.walk(s)
+        positions = np.flatnonzero(ends)
+        ids = self.vocab.order[positions]
+        ends = ends[positions]
+        if self.automaton.accept[s] and len(self.vocab.eog_ids):
+            ids = np.concatenate([self.vocab.eog_ids, ids])
+            ends = np.concatenate([np.full(len(self.vocab.eog_ids), s, np.int32), ends])
+        return _StateMask(ids.astype(np.intp), ends.astype(np.int32))
+
+    def walk(self, s: int) -> np.ndarray:
+        """The state each text token leads to from ``s`` (0: dead), in the vocabulary's layout order."""
+        vocab, table = self.vocab, self.flat_table
+        if not vocab.active:
+            return np.zeros(0, np.int32)
+        states = np.full(vocab.active[0], s, dtype=np.int32)
+        for i, active in enumerate(vocab.active):
+            column = vocab.columns[i]
+            states[:active] = table[(states[:active] << 8) | column[:active]]
+            alive = np.count_nonzero(states[:active])
+            if alive * 4 < active:
+                return self._walk_survivors(states, i + 1)
+        return states
+
+    def _walk_survivors(self, states: np.ndarray, start: int) -> np.ndarray:
+        # Few tokens still alive: follow only them. Tokens shorter than `start` bytes are already final.
+        vocab, table = self.vocab, self.flat_table
+        positions = np.flatnonzero(states[: vocab.active[start - 1]])
+        current = states[positions]
+        for i in range(start, len(vocab.active)):
+            active = vocab.active[i]
+            still = np.searchsorted(positions, active)  # positions are ascending; those >= active have ended
+            states[positions[still:]] = current[still:]
+            positions, current = positions[:still], current[:still]
+            if not len(positions):
+                break
+            current = table[(current << 8) | vocab.columns[i][positions]]
+            keep = current != DEAD
+            states[positions[~keep]] = DEAD
+            positions, current = positions[keep], current[keep]
+        states[positions] = current
+        return states
+
+    def by_need(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        """The allowed ids of ``s`` sorted by the fewest characters each commits the value to, and those counts."""
+        mask = self.state(s)
+        if mask.ids_by_need is None:
+            # EOG tokens add no characters and stay in an accepting state: they need nothing.
+            need = (self.vocab.chars_by_id[mask.ids] + self.automaton.min_chars[mask.ends]).astype(np.int32)
+            order = np.argsort(need.astype(np.int16) if need.max(initial=0) < 32000 else need, kind="stable")
+            mask.ids_by_need, mask.need_sorted = mask.ids[order], need[order]
+        return mask.ids_by_need, mask.need_sorted
+
+    def bias(self, s: int) -> np.ndarray:
+        row = self.bias_rows.get(s)
+        if row is None:
+            row = np.full(self.vocab.size, _NEG_INF, dtype=np.float32)
+            row[self.state(s).ids] = 0.0
+            self.bias_rows[s] = row
+            if len(self.bias_rows) > self.bias_limit:
+                self.bias_rows.popitem(last=False)
+        else:
+            self.bias_rows.move_to_end(s)
+        return row
+
+
+_MASKS: OrderedDict[tuple[str, str, int], _Masks] = OrderedDict()
+_MASKS_KEPT = 64
+
+
+def _masks_for(automaton: Automaton, vocab: Vocabulary) -> _Masks:
+    key = (automaton.key, vocab.key, vocab.size)
+    found = _MASKS.get(key)
+    if found is None:
+        found = _MASKS[key] = _Masks(automaton, vocab)
+        if len(_MASKS) > _MASKS_KEPT:
+            _MASKS.popitem(last=False)
+    else:
+        _MASKS.move_to_end(key)
+    return found
+
+
+class TokenMatcher:
+    """An automaton (and optionally a bound on characters) bound to one vocabulary. States are ints."""
+
+    def __init__(self, automaton: Automaton, vocab: Vocabulary, max_chars: int | None = None) -> None:
+        self.automaton = automaton
+        self.vocab = vocab
+        self.max_chars = max_chars
+        self._masks = _masks_for(automaton, vocab)
+        self._width = automaton.n_states
+        self._eog = vocab.eog
+
+    # A state is the automaton state, plus (with a bound) width * characters used so far.
+    def _split(self, state: int) -> tuple[int, int]:
+        used, s = divmod(state, self._width)
+        return s, used
+
+    def start(self) -> int:
+        return self.automaton.start
+
+    def accepts(self, state: int) -> bool:
+        return state >= 0 and bool(self.automaton.accept[state % self._width])
+
+    def forced(self, state: int) -> bytes | None:
+        return self.automaton.forced(state % self._width) if state > 0 else None
+
+    def advance(self, state: int, token: int) -> int:
+        if state < 0:
+            return -1
+        if token in self._eog:
+            return state if self.accepts(state) else -1
+        if token in self.vocab.special or not 0 <= token < self.vocab.size:
+            return -1
+        s, used = self._split(state)
+        data = self.vocab.token_bytes[token]
+        nxt = self.automaton.step(s, data) if data else DEAD
+        if nxt == DEAD:
+            return -1
+        if self.max_chars is None:
+            return nxt
+        used += int(self.vocab.chars_by_id[token])
+        if used + int(self.automaton.min_chars[nxt]) > self.max_chars:
+            return -1
+        return used * self._width + nxt
+
+    def _allowed_ids(self, state: int) -> tuple[np.ndarray, int]:
+        """The allowed ids (a superset, in order) and how many of them, from the front, are allowed."""
+        s, used = self._split(state)
+        if self.max_chars is None:
+            ids = self._masks.state(s).ids
+            return ids, len(ids)
+        ids, need = self._masks.by_need(s)
+        return ids, int(np.searchsorted(need, self.max_chars - used, side="right"))
+
+    def mask_logits(self, state: int, logits: np.ndarray) -> None:
+        """Disallowed tokens' logits become -inf, in place."""
+        if state <= DEAD:
+            logits.fill(_NEG_INF)
+            return
+        ids, k = self._allowed_ids(state)
+        if k <= _FEW * self.vocab.size:
+            kept = logits[ids[:k]]
+            logits.fill(_NEG_INF)
+            logits[ids[:k]] = kept
+        else:
+            logits += self._masks.bias(state % self._width)
+            if k < len(ids):
+                logits[ids[k:]] = _NEG_INF
+
+    def allowed(self, state: int) -> np.ndarray:
+        """A boolean row over the vocabulary: which tokens may come next."""
+        key = (state, self.max_chars)
+        row = self._masks.allowed_rows.get(key)
+        if row is None:
+            row = np.zeros(self.vocab.size, dtype=bool)
+            if state > DEAD:
+                ids, k = self._allowed_ids(state)
+                row[ids[:k]] = True
+            row.flags.writeable = False
+            self._masks.allowed_rows[key] = row
+        return row

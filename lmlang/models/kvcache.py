@@ -1,0 +1,55 @@
+"""Reuse of evaluated prompts across runs: a pool of idle KV-cache sequences.
+
+A run that starts with tokens some earlier run already evaluated (the same query again, another sample of it,
+a cascade stage re-running a block) takes over or forks that earlier sequence instead of evaluating the shared
+prefix again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence as Seq
+
+
+class SequencePool:
+    """Idle sequences of one model, most recently used last; at most ``capacity`` are kept."""
+
+    def __init__(self, model: Any, capacity: int = 6) -> None:
+        self.model = model
+        self.capacity = capacity
+        self._idle: list[Any] = []
+
+    def sequence_for(self, tokens: Seq[int]) -> tuple[Any, int]:
+        """A sequence whose cache holds ``tokens``, and how many of them had to be evaluated."""
+        best, common = None, 0
+        for seq in self._idle:
+            shared = _common_prefix(seq.tokens, tokens)
+            if shared > common:
+                best, common = seq, shared
+        if best is None:
+            seq = self.model.new_sequence()
+        elif common == len(best.tokens):
+            self._idle.remove(best)
+            seq = best
+        else:
+            seq = best.fork()
+            seq.truncate(common)
+        evaluated = len(tokens) - common
+        if evaluated:
+            seq.append(list(tokens[common:]))
+        elif common == len(tokens) and seq is not best:
+            evaluated = 1  # truncating to the shared prefix re-evaluates its last token for fresh logits
+        return seq, evaluated
+
+    def give_back(self, seq: Any) -> None:
+        """Keep ``seq`` for later runs to start from; the oldest idle one is released past capacity."""
+        self._idle.append(seq)
+        while len(self._idle) > self.capacity:
+            self._idle.pop(0).release()
+
+
+def _common_prefix(a: Seq[int], b: Seq[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i

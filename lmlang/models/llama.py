@@ -1,0 +1,456 @@
+"""A language model running in llama.cpp, driven through its low-level C API.
+
+One :class:`Model` owns one llama.cpp context whose KV cache is shared by up to ``n_seq_max`` :class:`Sequence` s.
+A sequence mirrors exactly the tokens cached for one llama.cpp sequence id, so the interpreter can extend it one
+token at a time, roll it back to try something else, or fork it to explore alternatives (beams, ``in [...]``
+choices) without ever evaluating a shared prefix twice.
+
+This is the only module of lmlang that imports ``llama_cpp``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pathlib
+import weakref
+from collections import abc
+
+import llama_cpp as llama
+import numpy
+
+from lmlang.errors import ModelError, UsageError
+from lmlang.models.registry import resolve
+
+_N_BATCH = 512
+_SENTINEL = "\u2063lmlang-content\u2063"
+# Token attributes (enum llama_token_attr) that mark a token as never part of plain text.
+_NOT_TEXT = llama.LLAMA_TOKEN_ATTR_UNKNOWN | llama.LLAMA_TOKEN_ATTR_UNUSED | llama.LLAMA_TOKEN_ATTR_CONTROL
+
+_models: dict[tuple[pathlib.Path, int], Model] = {}
+_log_callback = None  # the C side keeps a pointer to it, so it must outlive every call into llama.cpp
+
+
+def load(name: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = None, n_seq_max: int = 16) -> Model:
+    """The model called ``name`` (an alias or a .gguf path; ``None``: the default), loaded once per process.
+
+    Loading the same file with the same ``n_ctx`` again returns the same :class:`Model`, whatever the other
+    arguments say.
+    """
+    display, path = resolve(name)
+    key = (path.resolve(), n_ctx)
+    model = _models.get(key)
+    if model is None:
+        _init_backend()
+        model = Model(display, path, n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 1, n_seq_max=n_seq_max)
+        _models[key] = model
+    return model
+
+
+def _init_backend() -> None:
+    global _log_callback
+    if _log_callback is not None:
+        return
+    if os.environ.get("LMLANG_DEBUG") == "1":
+        _log_callback = llama.llama_log_callback(_print_log)
+    else:
+        _log_callback = llama.llama_log_callback(_ignore_log)
+    llama.llama_log_set(_log_callback, None)
+    llama.llama_backend_init()
+
+
+def _ignore_log(level: int, text: bytes, user_data: object) -> None:
+    pass
+
+
+def _print_log(level: int, text: bytes, user_data: object) -> None:
+    os.write(2, text or b"")
+
+
+class Model:
+    """A loaded GGUF model with its vocabulary and one llama.cpp context shared by its sequences."""
+
+    def __init__(self, name: str, path: pathlib.Path, *, n_ctx: int, n_threads: int, n_seq_max: int) -> None:
+        self.name = name
+        self.path = path
+        self.n_ctx = n_ctx
+        self.evaluated_tokens = 0
+        self._model = llama.llama_model_load_from_file(str(path).encode(), llama.llama_model_default_params())
+        if not self._model:
+            raise ModelError(None, f"{path} is not a valid GGUF model file")
+        self._vocab = llama.llama_model_get_vocab(self._model)
+        self.n_vocab = llama.llama_vocab_n_tokens(self._vocab)
+        bos = llama.llama_vocab_bos(self._vocab)
+        self.bos_token = bos if bos >= 0 else None
+        self.add_bos = bool(llama.llama_vocab_get_add_bos(self._vocab)) and self.bos_token is not None
+        self._read_vocabulary()
+        self._n_seq_max = max(1, min(n_seq_max, llama.llama_max_parallel_sequences()))
+        self._ctx = self._new_context(n_threads)
+        # llama.cpp rounds n_ctx up (to a multiple of 256) and caps the batch at it: use what it chose.
+        self.n_ctx = llama.llama_n_ctx(self._ctx)
+        self._n_batch = llama.llama_n_batch(self._ctx)
+        self._memory = llama.llama_get_memory(self._ctx)
+        self._batch = _Batch(self._n_batch)
+        self._free_ids = list(range(self._n_seq_max - 1, -1, -1))
+        self._sequences: weakref.WeakValueDictionary[int, Sequence] = weakref.WeakValueDictionary()
+        # seq id -> row of the context's output buffer holding that sequence's current logits
+        self._live: dict[int, int] = {}
+        self._markers: dict[str, tuple[str, str]] = {}
+
+    def __repr__(self) -> str:
+        return f"<Model {self.name} n_vocab={self.n_vocab} n_ctx={self.n_ctx}>"
+
+    def _new_context(self, n_threads: int) -> object:
+        params = llama.llama_context_default_params()
+        params.n_ctx = self.n_ctx
+        params.n_batch = _N_BATCH
+        params.n_ubatch = _N_BATCH
+        params.n_seq_max = self._n_seq_max
+        params.n_threads = n_threads
+        params.n_threads_batch = n_threads
+        params.no_perf = True
+        # Flash attention (llama.cpp's default "auto" turns it on for CPU) accumulates in half precision: greedy
+        # choices then drift from those of plain llama.cpp. Off, the logits match llama-cpp-python's.
+        params.flash_attn_type = llama.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        # All sequences draw cells from one pool of n_ctx, so a shared prefix is stored once and any one
+        # sequence may use the whole window.
+        params.kv_unified = True
+        # Keep every position in sliding-window layers (Gemma 3): rolling a sequence back must find the
+        # cells it returns to still there.
+        params.swa_full = True
+        ctx = llama.llama_init_from_model(self._model, params)
+        if not ctx:
+            raise ModelError(None, f"cannot create a llama.cpp context of {self.n_ctx} tokens for {self.path}")
+        return ctx
+
+    def _read_vocabulary(self) -> None:
+        # 262k tokens for Gemma: the C functions are bound to locals because this loop is a visible part of loading.
+        vocab, size = self._vocab, 256
+        buffer = ctypes.create_string_buffer(size)
+        is_eog, get_attr, to_piece = (llama.llama_vocab_is_eog, llama.llama_vocab_get_attr, llama.llama_token_to_piece)
+        pieces: list[bytes] = []
+        special: list[int] = []
+        eog: list[int] = []
+        for token in range(self.n_vocab):
+            if is_eog(vocab, token):
+                eog.append(token)
+            elif not get_attr(vocab, token) & _NOT_TEXT:
+                length = to_piece(vocab, token, buffer, size, 0, False)
+                if length < 0:  # a piece longer than the buffer; never seen in practice
+                    wide = ctypes.create_string_buffer(-length)
+                    length = to_piece(vocab, token, wide, -length, 0, False)
+                    pieces.append(wide.raw[:length])
+                else:
+                    pieces.append(buffer[:length])
+                continue
+            special.append(token)
+            pieces.append(b"")
+        self.token_bytes: list[bytes] = pieces
+        self.special_tokens: frozenset[int] = frozenset(special)
+        self.eog_tokens: frozenset[int] = frozenset(eog)
+
+    # -- text <-> tokens -------------------------------------------------------------------------------------
+
+    def tokenize(self, text: str, *, bos: bool = False, special: bool = False) -> list[int]:
+        """The tokens of ``text``; ``bos`` prepends BOS if the model wants one (``add_bos``); ``special`` reads
+        control-token spellings like ``<|im_start|>`` as those tokens instead of as plain text."""
+        data = text.encode("utf-8")
+        capacity = len(data) + 2
+        out = (llama.llama_token * capacity)()
+        count = llama.llama_tokenize(self._vocab, data, len(data), out, capacity, bos, special)
+        if count < 0:
+            out = (llama.llama_token * -count)()
+            count = llama.llama_tokenize(self._vocab, data, len(data), out, -count, bos, special)
+        return out[:count]
+
+    def detokenize(self, tokens: abc.Sequence[int]) -> bytes:
+        """The text bytes of ``tokens``; special tokens contribute nothing. May end inside a UTF-8 character."""
+        pieces = self.token_bytes
+        return b"".join([pieces[token] for token in tokens])
+
+    def role_markers(self, role: str) -> tuple[str, str]:
+        """The text before and after one message of ``role`` in this model's chat format.
+
+        The assistant prefix doubles as the generation prompt. Templates without a separate system turn (Gemma)
+        get the user turn's markers for "system". Tokenize markers with ``special=True``.
+        """
+        if role not in self._markers:
+            rendered = self._render_message(role) or self._render_message("user")
+            prefix, sentinel, suffix = rendered.partition(_SENTINEL)
+            if not sentinel:
+                raise ModelError(None, f"the chat template of {self.name} has no place for a '{role}' message")
+            self._markers[role] = (prefix, suffix)
+        return self._markers[role]
+
+    def _render_message(self, role: str) -> str:
+        template = llama.llama_model_chat_template(self._model, None)
+        if template is None:
+            template = self._builtin_template_name()
+        messages = (llama.llama_chat_message * 1)()
+        messages[0].role = role.encode()
+        messages[0].content = _SENTINEL.encode()
+        out = ctypes.create_string_buffer(4096)
+        length = llama.llama_chat_apply_template(template, messages, 1, False, out, len(out))
+        if length < 0:
+            return _render_jinja(template.decode("utf-8", "replace"), role)
+        if length > len(out):
+            out = ctypes.create_string_buffer(length)
+            length = llama.llama_chat_apply_template(template, messages, 1, False, out, len(out))
+        return out.raw[:length].decode("utf-8")
+
+    def _builtin_template_name(self) -> bytes:
+        """llama.cpp's built-in template for this architecture, for GGUFs that carry none (Gemma 3's)."""
+        buffer = ctypes.create_string_buffer(256)
+        length = llama.llama_model_meta_val_str(self._model, b"general.architecture", buffer, len(buffer))
+        architecture = buffer.value if length > 0 else b""
+        names = (ctypes.c_char_p * 128)()
+        builtin = set(names[: min(128, llama.llama_chat_builtin_templates(names, 128))])
+        for candidate in (architecture, architecture.rstrip(b"0123456789")):
+            if candidate in builtin:
+                return candidate
+        raise ModelError(None, f"{self.path} has no chat template, so role tags cannot be used with it")
+
+    # -- sequences ---------------------------------------------------------------------------------------------
+
+    def new_sequence(self) -> Sequence:
+        """An empty sequence with a sequence id of its own; release it (or use ``with``) when done."""
+        if not self._free_ids:
+            raise ModelError(
+                None,
+                f"all {self._n_seq_max} sequences of {self.name} are in use: release unused ones "
+                "or load the model with a larger n_seq_max",
+            )
+        seq_id = self._free_ids.pop()
+        sequence = Sequence(self, seq_id)
+        self._sequences[seq_id] = sequence
+        return sequence
+
+    def decode_step(self, seqs: list[Sequence], tokens: list[int]) -> None:
+        """Append ``tokens[i]`` to ``seqs[i]`` for every i, all in one llama.cpp batch."""
+        if len(seqs) != len(tokens):
+            raise UsageError(None, f"decode_step got {len(seqs)} sequences but {len(tokens)} tokens")
+        if len({seq.seq_id for seq in seqs}) != len(seqs):
+            raise UsageError(None, "decode_step got the same sequence twice")
+        self._evaluate([(seq, [token]) for seq, token in zip(seqs, tokens)])
+
+    def _release(self, seq_id: int) -> None:
+        llama.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
+        self._live.pop(seq_id, None)
+        self._free_ids.append(seq_id)
+
+    def _evaluate(self, jobs: list[tuple[Sequence, list[int]]]) -> None:
+        """Extend each sequence by its tokens, all or nothing; logits are computed only after each last token."""
+        rows: list[tuple[Sequence, int, int, bool]] = []  # (sequence, position, token, wants logits)
+        for seq, new in jobs:
+            if seq._released:
+                raise UsageError(None, "a released sequence cannot be extended")
+            start = seq._n_cached
+            pending = seq.tokens[start:] + new
+            if start + len(pending) > self.n_ctx:
+                raise self._context_full(start + len(pending))
+            rows.extend((seq, start + i, token, i == len(pending) - 1) for i, token in enumerate(pending))
+        self._keep_logits_of_others({seq.seq_id for seq, _ in jobs})
+        saved: dict[Sequence, numpy.ndarray] = {}
+        live: dict[int, int] = {}
+        for first in range(0, len(rows), self._n_batch):
+            if live:  # logits of a previous chunk would be overwritten by this one
+                saved.update((self._sequences[sid], _frozen_copy(self._logits_row(row))) for sid, row in live.items())
+                live.clear()
+            chunk = rows[first : first + self._n_batch]
+            status = self._batch.decode(self._ctx, chunk)
+            if status != 0:
+                self._roll_back(jobs)
+                raise self._decode_failure(status)
+            self.evaluated_tokens += len(chunk)
+            live.update((row[0].seq_id, index) for index, row in enumerate(chunk) if row[3])
+        for seq, new in jobs:
+            seq.tokens.extend(new)
+            seq._n_cached = len(seq.tokens)
+            seq._saved = saved.get(seq)
+            seq._view = None
+        self._live.update(live)
+
+    def _keep_logits_of_others(self, extended: set[int]) -> None:
+        """Copy out the logits of sequences not in the coming batch, which llama.cpp is about to overwrite."""
+        for seq_id, row in self._live.items():
+            seq = self._sequences.get(seq_id)
+            if seq is not None and seq_id not in extended:
+                seq._saved = _frozen_copy(self._logits_row(row))
+                seq._view = None
+        self._live.clear()
+
+    def _roll_back(self, jobs: list[tuple[Sequence, list[int]]]) -> None:
+        """Return each sequence to its tokens before a failed decode; its logits then need its last token
+        evaluated again, as after `truncate`."""
+        for seq, _ in jobs:
+            seq._n_cached = min(seq._n_cached, max(0, len(seq.tokens) - 1))
+            llama.llama_memory_seq_rm(self._memory, seq.seq_id, seq._n_cached, -1)
+            seq._forget_logits()
+
+    def _decode_failure(self, status: int) -> ModelError:
+        if status == 1:  # no free KV cells
+            return self._context_full(None)
+        reason = "a token id outside the vocabulary?" if status == -1 else f"llama_decode returned {status}"
+        return ModelError(None, f"llama.cpp could not evaluate tokens with {self.name} ({reason})")
+
+    def _context_full(self, needed: int | None) -> ModelError:
+        what = f"{needed} tokens do not fit" if needed is not None else "the sequences in use no longer fit"
+        return ModelError(
+            None,
+            f"the context window of {self.name} is full: {what} in n_ctx={self.n_ctx} tokens "
+            "(shared by all sequences); load the model with a larger n_ctx",
+        )
+
+    def _logits_row(self, row: int) -> numpy.ndarray:
+        pointer = llama.llama_get_logits_ith(self._ctx, row)
+        if not pointer:
+            raise ModelError(None, f"llama.cpp returned no logits for row {row} of the last batch of {self.name}")
+        view = numpy.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+        view.flags.writeable = False
+        return view
+
+
+class Sequence:
+    """The tokens of one llama.cpp sequence, kept identical to what its KV cache holds."""
+
+    def __init__(self, model: Model, seq_id: int) -> None:
+        self.model = model
+        self.seq_id = seq_id
+        # Read-only for callers. Its last token may be absent from the cache after `truncate` (then `_n_cached`
+        # is one less): it is evaluated together with the next append, or by `logits`.
+        self.tokens: list[int] = []
+        self._n_cached = 0
+        self._saved: numpy.ndarray | None = None  # own copy of the logits once the context's were overwritten
+        self._view: numpy.ndarray | None = None
+        self._released = False
+        # A sequence dropped without `release` still gives its id back to the pool when it is collected.
+        self._finalizer = weakref.finalize(self, model._release, seq_id)
+        self._finalizer.atexit = False
+
+    def __repr__(self) -> str:
+        return f"<Sequence {self.seq_id} of {self.model.name}: {len(self.tokens)} tokens>"
+
+    def __enter__(self) -> Sequence:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def append(self, tokens: abc.Sequence[int]) -> None:
+        """Evaluate ``tokens`` after the current ones (in batches), leaving the logits after the last one."""
+        if tokens:
+            self.model._evaluate([(self, list(tokens))])
+
+    def logits(self) -> numpy.ndarray:
+        """The read-only float32 logits (n_vocab,) for the token after the last one.
+
+        Usually a view into llama.cpp's output buffer, valid until the next call that evaluates tokens (append,
+        decode_step, truncate, logits of another sequence); copy it to keep it longer.
+        """
+        if self._view is not None:
+            return self._view
+        if self._saved is not None:
+            return self._saved
+        row = self.model._live.get(self.seq_id)
+        if row is None:
+            if not self.tokens:
+                raise UsageError(None, "an empty sequence has no logits: append a token first")
+            self.model._evaluate([(self, [])])
+            row = self.model._live[self.seq_id]
+        self._view = self.model._logits_row(row)
+        return self._view
+
+    def truncate(self, n: int) -> None:
+        """Keep only the first ``n`` tokens; the logits become those after token ``n - 1``."""
+        if not 0 <= n <= len(self.tokens):
+            raise UsageError(None, f"cannot truncate a sequence of {len(self.tokens)} tokens to {n}")
+        if n == len(self.tokens):
+            return
+        # The logits after token n-1 are gone, so token n-1 leaves the cache too and is evaluated again lazily:
+        # a following append then costs no extra decode.
+        keep = max(0, n - 1)
+        llama.llama_memory_seq_rm(self.model._memory, self.seq_id, keep, -1)
+        del self.tokens[n:]
+        self._n_cached = keep
+        self._forget_logits()
+
+    def fork(self) -> Sequence:
+        """A new sequence with the same tokens and logits, sharing the cached prefix instead of recomputing it."""
+        model = self.model
+        child = model.new_sequence()
+        llama.llama_memory_seq_cp(model._memory, self.seq_id, child.seq_id, -1, -1)
+        child.tokens = list(self.tokens)
+        child._n_cached = self._n_cached
+        child._saved = self._saved
+        row = model._live.get(self.seq_id)
+        if row is not None:
+            model._live[child.seq_id] = row
+        return child
+
+    def release(self) -> None:
+        """Give the sequence id and its cache cells back to the model; the sequence is unusable afterwards."""
+        if not self._released:
+            self._released = True
+            self._finalizer()
+            self._forget_logits()
+
+    def _forget_logits(self) -> None:
+        self.model._live.pop(self.seq_id, None)
+        self._saved = None
+        self._view = None
+
+
+class _Batch:
+    """A ``llama_batch`` over numpy buffers, allocated once and refilled for every decode."""
+
+    def __init__(self, capacity: int) -> None:
+        self.token = numpy.zeros(capacity, numpy.int32)
+        self.pos = numpy.zeros(capacity, numpy.int32)
+        self.n_seq_id = numpy.ones(capacity, numpy.int32)
+        self.seq_id = numpy.zeros(capacity, numpy.int32)
+        self.output = numpy.zeros(capacity, numpy.int8)
+        # Each token belongs to one sequence: row i's seq_id list is the single int at seq_id[i].
+        int_p = ctypes.POINTER(ctypes.c_int32)
+        base = self.seq_id.ctypes.data
+        self._seq_id_rows = (int_p * capacity)(*(ctypes.cast(base + 4 * i, int_p) for i in range(capacity)))
+        self.struct = llama.llama_batch(
+            n_tokens=0,
+            token=self.token.ctypes.data_as(ctypes.POINTER(llama.llama_token)),
+            embd=None,
+            pos=self.pos.ctypes.data_as(ctypes.POINTER(llama.llama_pos)),
+            n_seq_id=self.n_seq_id.ctypes.data_as(int_p),
+            seq_id=ctypes.cast(self._seq_id_rows, ctypes.POINTER(int_p)),
+            logits=self.output.ctypes.data_as(ctypes.POINTER(ctypes.c_int8)),
+        )
+
+    def decode(self, ctx: object, rows: list[tuple[Sequence, int, int, bool]]) -> int:
+        count = len(rows)
+        if count == 1:
+            seq, pos, token, wants = rows[0]
+            self.token[0], self.pos[0], self.seq_id[0], self.output[0] = token, pos, seq.seq_id, wants
+        else:
+            self.token[:count] = [row[2] for row in rows]
+            self.pos[:count] = [row[1] for row in rows]
+            self.seq_id[:count] = [row[0].seq_id for row in rows]
+            self.output[:count] = [row[3] for row in rows]
+        self.struct.n_tokens = count
+        return llama.llama_decode(ctx, self.struct)
+
+
+def _frozen_copy(logits: numpy.ndarray) -> numpy.ndarray:
+    copy = logits.copy()
+    copy.flags.writeable = False
+    return copy
+
+
+def _render_jinja(template: str, role: str) -> str:
+    """One message rendered by a chat template llama.cpp does not know, through jinja2."""
+    import jinja2.sandbox
+
+    environment = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    try:
+        return environment.from_string(template).render(
+            messages=[{"role": role, "content": _SENTINEL}], add_generation_prompt=False, bos_token="", eos_token=""
+        )
+    except jinja2.TemplateError as exc:
+        raise ModelError(None, f"the model's chat template cannot be rendered: {exc}") from None

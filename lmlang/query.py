@@ -1,0 +1,150 @@
+"""The front door: compile a query, run it on a model, get a :class:`Result`.
+
+``compile(source) -> Query``, ``Query.run(model=None, **inputs)``, ``run(source, model=None, **inputs)`` and the
+``@query`` decorator over a Python function whose docstring is a query.
+"""
+
+from __future__ import annotations
+
+import ast as pyast
+import functools
+import inspect
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from lmlang.check import check
+from lmlang.decoding.decoder import Decoder, DecoderSettings, TextSink
+from lmlang.errors import InputError, ModelError, UsageError
+from lmlang.interpret.execution import CompiledProgram
+from lmlang.models import llama
+from lmlang.result import Result
+from lmlang.syntax import ast, parse
+
+_decoders: dict[int, Decoder] = {}
+
+
+def decoder_for(model: Any) -> Decoder:
+    """The process's decoder for ``model``: one per model, so cached prompts are shared across queries."""
+    if id(model) not in _decoders:
+        _decoders[id(model)] = Decoder(model)
+    return _decoders[id(model)]
+
+
+class Query:
+    """A parsed and checked query, ready to run any number of times."""
+
+    def __init__(self, program: ast.Program, name: str = "<query>") -> None:
+        self.program = program
+        self.name = name
+        self._compiled: dict[tuple[str, ...], CompiledProgram] = {}
+
+    @property
+    def model_name(self) -> str | None:
+        """The model the query's ``from`` clause names, if any."""
+        return _model_of(self.program.model) if self.program.model is not None else None
+
+    def compiled(self, input_names: tuple[str, ...]) -> CompiledProgram:
+        if input_names not in self._compiled:
+            self._compiled[input_names] = CompiledProgram(self.program, input_names)
+        return self._compiled[input_names]
+
+    def run(self, model: str | None = None, *, decoder: str | None = None,
+            decoder_args: Mapping[str, Any] | None = None, on_text: TextSink | None = None,
+            **inputs: Any) -> Result | list[Result]:
+        """Run the query. ``model`` overrides the ``from`` clause; ``decoder``/``decoder_args`` override the
+        decoder clause. A decoder asked for ``n > 1`` results returns a list."""
+        overrides = dict(decoder_args or {})
+        if decoder is not None:
+            overrides["decoder"] = decoder
+        settings = DecoderSettings.from_clause(self.program.decoder, overrides)
+        program = self.compiled(tuple(sorted(inputs)))
+        missing = program.missing_inputs(inputs, set())
+        if missing:
+            names = ", ".join(missing)
+            flags = " ".join(f"--input {m}=..." for m in missing)
+            raise InputError(None, f"the query needs the input{'s' if len(missing) > 1 else ''} {names}: "
+                                   f"pass {flags} (or {missing[0]}=... in Python)")
+        loaded = llama.load(model or self.model_name)
+        results = decoder_for(loaded).run(program, inputs, settings, on_text)
+        return results if settings.name != "argmax" and settings.n > 1 else results[0]
+
+
+def compile(source: str, name: str = "<query>", line_offset: int = 0) -> Query:  # noqa: A001 - the API's name
+    """Parse and check ``source``; raises the first ``LmlangSyntaxError``/``CheckError`` found."""
+    program = parse(source, name, line_offset)
+    problems = check(program)
+    if problems:
+        raise problems[0]
+    return Query(program, name)
+
+
+def compile_file(path: str | Path) -> Query:
+    path = Path(path)
+    return compile(path.read_text(encoding="utf-8"), str(path))
+
+
+def run(source: str, model: str | None = None, **inputs: Any) -> Result | list[Result]:
+    """Compile and run ``source`` once."""
+    return compile(source).run(model, **inputs)
+
+
+def query(function: Callable[..., Any] | None = None, **options: Any) -> Any:
+    """Decorator: a function whose docstring is a query becomes that query; its parameters are the inputs.
+
+    Calling it runs the query and returns the query's ``return`` value if it has one, else the :class:`Result`.
+    ``options`` may name ``model``, ``decoder`` and decoder arguments (``n``, ``temperature``, ``seed``...).
+    The compiled query is at ``.query`` and the full result of a call at ``.run(...)``.
+    """
+    def wrap(fn: Callable[..., Any]) -> Any:
+        text, name, line_offset = _docstring_query(fn)
+        compiled = compile(text, name, line_offset)
+        signature = inspect.signature(fn)
+        model = options.get("model")
+        decoder = options.get("decoder")
+        decoder_args = {k: v for k, v in options.items() if k not in ("model", "decoder")}
+
+        def run_call(*args: Any, **kwargs: Any) -> Result | list[Result]:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return compiled.run(model, decoder=decoder, decoder_args=decoder_args, **bound.arguments)
+
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = run_call(*args, **kwargs)
+            if isinstance(result, list):
+                return [r.return_value if r.return_value is not None else r for r in result]
+            return result.return_value if result.return_value is not None else result
+
+        call.query = compiled  # type: ignore[attr-defined]
+        call.run = run_call  # type: ignore[attr-defined]
+        return call
+
+    return wrap(function) if function is not None else wrap
+
+
+def _docstring_query(fn: Callable[..., Any]) -> tuple[str, str, int]:
+    """The query in ``fn``'s docstring, dedented, without an ``lmql`` marker; its file and line offset."""
+    doc = fn.__doc__
+    if not doc:
+        raise UsageError(None, f"{fn.__name__} has no docstring: @lmlang.query needs the query as its docstring")
+    lines = inspect.cleandoc(doc).split("\n")
+    if lines and lines[0].strip() in ("lmql", "lmlang"):
+        lines = lines[1:]
+    try:
+        file = inspect.getsourcefile(fn) or "<query>"
+        source_lines, first = inspect.getsourcelines(fn)
+        marker = next(i for i, line in enumerate(source_lines) if '"""' in line or "'''" in line)
+        offset = first + marker - (0 if doc.lstrip("\n").startswith(("lmql", "lmlang")) or doc.startswith("\n") else 1)
+    except (OSError, TypeError, StopIteration):
+        file, offset = "<query>", 0
+    return "\n".join(lines) + "\n", file, offset
+
+
+def _model_of(expr: ast.Expr) -> str:
+    """The model named in a ``from`` clause: a string, or the first argument of ``lmql.model("...")``."""
+    node = expr.python().body
+    if isinstance(node, pyast.Call) and node.args:
+        node = node.args[0]
+    if isinstance(node, pyast.Constant) and isinstance(node.value, str):
+        return node.value
+    raise ModelError(expr.span, "the 'from' clause must name a model as a string, such as from \"smollm2\"")

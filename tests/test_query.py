@@ -1,0 +1,98 @@
+"""The Python API: compile, run, the decorator, results, inputs, decoders, cache reuse."""
+
+from __future__ import annotations
+
+import pytest
+
+import lmlang
+from lmlang.errors import InputError, LmlangSyntaxError, NotEnforcedError
+
+
+def test_run_returns_result_with_every_field(smollm2) -> None:
+    result = lmlang.run('"The sky is[COLOUR]" where STOPS_AT(COLOUR, ".") and len(TOKENS(COLOUR)) < 10', model="smollm2")
+    assert isinstance(result, lmlang.Result)
+    assert result.prompt == "The sky is" + result.variables["COLOUR"]
+    assert result.model == "smollm2"
+    assert result.stats.generated_tokens > 0 and result.stats.prefill_tokens > 0
+    score = result.scores["COLOUR"]
+    assert score.logprob <= 0 and score.margin is not None and 0 <= score.margin <= 1
+    assert result.to_json()["variables"] == result.variables
+
+
+def test_compile_once_run_many(smollm2) -> None:
+    query = lmlang.compile('"Say {word} twice: {word} [X]" where len(TOKENS(X)) < 4\nreturn word')
+    assert query.run(word="yes").return_value == "yes"
+    assert query.run(word="no").return_value == "no"
+
+
+def test_missing_input_raises(smollm2) -> None:
+    with pytest.raises(InputError, match="question"):
+        lmlang.run('"Q: {question} [A]"')
+
+
+def test_syntax_error_is_lmlang_error() -> None:
+    with pytest.raises(LmlangSyntaxError):
+        lmlang.compile('"unterminated')
+
+
+def test_decorator_runs_docstring_query_with_parameters(smollm2) -> None:
+    @lmlang.query(model="smollm2")
+    def capital(country):
+        '''lmql
+        "The capital of {country} is[CITY]" where STOPS_BEFORE(CITY, [".", ",", "\\n"]) and len(TOKENS(CITY)) < 8
+        return CITY.strip()
+        '''
+
+    assert capital("France") == "Paris"
+    full = capital.run("Italy")
+    assert full.return_value == full.variables["CITY"].strip()
+
+
+def test_sample_n_returns_list_and_seed_reproduces(smollm2) -> None:
+    source = 'sample(n=2, temperature=1.0)\n"My favourite fruit is[F]" where len(TOKENS(F)) < 6'
+    first = lmlang.compile(source).run(decoder_args={"seed": 3})
+    again = lmlang.compile(source).run(decoder_args={"seed": 3})
+    assert isinstance(first, list) and len(first) == 2
+    assert [r.variables for r in first] == [r.variables for r in again]
+
+
+def test_ten_holes_prefill_each_prompt_token_once(smollm2) -> None:
+    body = "\n".join(f'"Line {i}:[V{i}]" where len(TOKENS(V{i})) < 3' for i in range(10))
+    before = smollm2.evaluated_tokens
+    result = lmlang.run(body + "\n", model="smollm2")
+    evaluated = smollm2.evaluated_tokens - before
+    prompt_text_tokens = sum(len(smollm2.tokenize(f"Line {i}:")) for i in range(10))
+    assert result.stats.prefill_tokens <= prompt_text_tokens + 1  # + BOS or one re-evaluated token of a reused prefix
+    # Nothing is evaluated twice: every evaluation is a prompt token or a generated one.
+    assert evaluated <= result.stats.prefill_tokens + result.stats.generated_tokens
+    assert len(result.variables) == 10
+
+
+def test_typed_int_hole_is_an_int(smollm2) -> None:
+    result = lmlang.run('"Q: How many days are in a week?\\nA: [N: int]"', model="smollm2")
+    assert isinstance(result.variables["N"], int)
+
+
+def test_nested_query_fills_hole_with_its_return_value(smollm2) -> None:
+    source = '''
+@lmql.query
+def inner(x):
+    """lmql
+    "Repeat {x}:[R]" where len(TOKENS(R)) < 3
+    return "fixed-" + x
+    """
+"Outer: [V: inner("abc")] done"
+'''
+    result = lmlang.run(source, model="smollm2")
+    assert result.variables["V"] == "fixed-abc"
+    assert "Repeat abc:" in result.prompt and result.prompt.endswith(" done")
+
+
+def test_cascade_is_not_silently_ignored(smollm2) -> None:
+    source = 'cascade "smollm2", "gemma3-270m" until margin(A) >= 0.5:\n    "Q:[A]"\n'
+    try:
+        program = lmlang.compile(source)
+    except lmlang.LmlangError:
+        return
+    with pytest.raises(NotEnforcedError):
+        program.run()
