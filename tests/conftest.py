@@ -1,17 +1,22 @@
-"""Shared fixtures: each real model is loaded once per test session."""
+"""Shared fixtures: each real model is loaded once per test session (``load`` caches it per process)."""
 
 from __future__ import annotations
 
 import pytest
 
-from lmlang.models import llama
+from lmlang.models.llama import Model, load
 
 
 @pytest.fixture(scope="session")
-def smollm2() -> llama.Model:
-    return llama.load("smollm2")
+def smollm2() -> Model:
+    return load("smollm2")
 
 
 @pytest.fixture(scope="session")
-def gemma() -> llama.Model:
-    return llama.load("gemma3-270m")
+def gemma() -> Model:
+    return load("gemma3-270m")
+
+
+@pytest.fixture(scope="session", params=["smollm2", "gemma3-270m"])
+def model(request: pytest.FixtureRequest) -> Model:
+    return load(request.param)

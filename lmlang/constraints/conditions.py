@@ -51,7 +51,7 @@ class Translator:
 
     def condition(self, node: pyast.expr) -> Condition:
         span = self.expr.span_of(node)
-        source = pyast.unparse(node)
+        source = span.text
         stops = self._stops(node)
         if stops is not None:
             return Condition(source, span, node, stops=stops)
@@ -208,7 +208,8 @@ class Translator:
             members = list(container)  # type: ignore[call-overload]
         except TypeError:
             return None
-        if all(isinstance(m, str) for m in members) and not self.numeric:
+        # Strings are texts even for a numeric hole (`N in ["1", "2"]`): the text must be one of them.
+        if all(isinstance(m, str) for m in members):
             texts = sorted({m.encode() for m in members})
             digest = hashlib.sha1(b"\x00".join(texts)).hexdigest()
             return literals(texts, key=f"set:{len(texts)}:{digest}")

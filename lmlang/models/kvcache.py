@@ -25,6 +25,7 @@ class SequencePool:
             shared = _common_prefix(seq.tokens, tokens)
             if shared > common:
                 best, common = seq, shared
+        rewound = 0
         if best is None:
             seq = self.model.new_sequence()
         elif common == len(best.tokens):
@@ -33,11 +34,10 @@ class SequencePool:
         else:
             seq = best.fork()
             seq.truncate(common)
-        evaluated = len(tokens) - common
-        if evaluated:
+            rewound = 1  # the last kept token is evaluated again, for fresh logits
+        if common < len(tokens):
             seq.append(list(tokens[common:]))
-        elif common == len(tokens) and seq is not best:
-            evaluated = 1  # truncating to the shared prefix re-evaluates its last token for fresh logits
+        evaluated = len(tokens) - common + rewound
         return seq, evaluated
 
     def give_back(self, seq: Any) -> None:

@@ -22,7 +22,7 @@ import numpy
 from lmlang.errors import ModelError, UsageError
 from lmlang.models.registry import resolve
 
-_N_BATCH = 512
+_N_BATCH = 512  # most tokens per llama_decode call (llama.cpp lowers it for a small n_ctx)
 _SENTINEL = "\u2063lmlang-content\u2063"
 # Token attributes (enum llama_token_attr) that mark a token as never part of plain text.
 _NOT_TEXT = llama.LLAMA_TOKEN_ATTR_UNKNOWN | llama.LLAMA_TOKEN_ATTR_UNUSED | llama.LLAMA_TOKEN_ATTR_CONTROL

@@ -63,6 +63,7 @@ class _Layout(Indenter):
         self.paren_level = 0
         self.indent_level = [self.base_indent]
         self.open_brackets: list[Token] = []
+        self.newlines: dict[int, int] = {}  # end → start of each line break token, to trim statements' spans
         return self._layout(stream)
 
     def _layout(self, stream: Iterator[Token]) -> Iterator[Token]:
@@ -75,6 +76,8 @@ class _Layout(Indenter):
                 if in_where and self._continues_constraint(previous, token):
                     continue
                 in_where = in_where and self.paren_level > 0
+                if self.paren_level == 0:
+                    self.newlines[token.end_pos] = token.start_pos
                 yield from self.handle_NL(token)
                 continue
             in_where = in_where or (previous is not None and previous.type == "WHERE_KW")
@@ -159,17 +162,19 @@ def parse(text: str, name: str = "<query>", line_offset: int = 0) -> ast.Program
 
 
 def parse_source(source: Source) -> ast.Program:
-    return _Builder(source).program(_parse_tree(source, source.text, 0), 0, len(source.text))
+    tree, newlines = _parse_tree(source, source.text, 0)
+    return _Builder(source, newlines).program(tree, 0, len(source.text))
 
 
-def _parse_tree(source: Source, text: str, base_indent: int) -> Tree:
-    """Lark's tree of ``text`` (``source.text`` with parts blanked out, same offsets); errors get spans."""
+def _parse_tree(source: Source, text: str, base_indent: int) -> tuple[Tree, dict[int, int]]:
+    """Lark's tree of ``text`` (``source.text`` with parts blanked out, same offsets) and where its line breaks
+    are; errors get spans."""
     lark = _lark()
     with _lock:
         _layout.base_indent = base_indent
         _layout.text = text
         try:
-            return lark.parse(text if text.endswith("\n") else text + "\n")
+            return lark.parse(text if text.endswith("\n") else text + "\n"), _layout.newlines
         except _LayoutError as error:
             raise LmlangSyntaxError(_point(source, error.offset), error.message) from None
         except UnexpectedInput as error:
@@ -211,6 +216,7 @@ _HEADERS = ("if", "elif", "else", "for", "while", "def", "class", "with", "try",
 # What the parser was waiting for, in words. Literal terminals (`:`, `if`) are quoted as written instead.
 _WORDS = {
     "NAME": "a name",
+    "IDENT": "a name",
     "STRING": "a string",
     "LONG_STRING": "a string",
     "DEC_NUMBER": "a number",
@@ -232,7 +238,7 @@ _WORDS = {
 }
 
 # Terminals that can start an expression: when several are expected, say "an expression".
-_EXPRESSION_STARTS = {"NAME", "STRING", "LONG_STRING", "DEC_NUMBER", "FLOAT_NUMBER", "LPAR", "LSQB", "LBRACE",
+_EXPRESSION_STARTS = {"NAME", "IDENT", "STRING", "LONG_STRING", "DEC_NUMBER", "FLOAT_NUMBER", "LPAR", "LSQB", "LBRACE",
                       "MINUS", "PLUS", "TILDE", "NOT", "LAMBDA", "AWAIT", "NONE", "TRUE", "FALSE"}
 _EXPRESSION_STARTS |= {"STAR", "CASE", "MATCH", "HEX_NUMBER", "OCT_NUMBER", "BIN_NUMBER", "IMAG_NUMBER", "__ANON_ELLIPSIS"}
 _OPERATORS = {"+", "-", "*", "/", "//", "%", "@", "**", "&", "|", "^", "<<", ">>", "<", ">", "==", ">=", "<=", "!=",
@@ -285,7 +291,7 @@ def _expected_words(names: set[str]) -> str:
 
 def _found_words(token: Token) -> str:
     kind = token.type.replace("python__", "")
-    if kind == "NAME":
+    if kind in ("NAME", "IDENT"):
         return f"the name '{token}'"
     if kind in _WORDS:
         return _WORDS[kind]
@@ -314,15 +320,27 @@ def _terminal_patterns() -> dict[str, str]:
 class _Builder:
     """Turns Lark's tree into the AST; checks what the grammar leaves open (clause order, decoder shape)."""
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, newlines: dict[int, int]) -> None:
         self.source = source
         self.text = source.text
+        self.newlines = newlines
         self.python_only = 0  # > 0 inside a plain function: strings there are Python, not prompts
 
     # -------------------------------------------------------------------------------------------- positions
 
     def span(self, node: Tree | Token) -> Span:
-        return self.source.span(_start(node), _end(node, self.text))
+        return self.source.span(_start(node), self.end(node))
+
+    def end(self, node: Tree | Token) -> int:
+        """Where ``node``'s text ends, without the line break, comment and indentation its tree may cover."""
+        if isinstance(node, Token):
+            return node.end_pos
+        end = node.meta.end_pos
+        while end in self.newlines:
+            end = self.newlines[end]
+        while end > 0 and self.text[end - 1] in " \t\f":
+            end -= 1
+        return end
 
     def expr(self, node: Tree | Token) -> ast.Expr:
         span = self.span(node)
@@ -416,6 +434,8 @@ class _Builder:
         statement = first.children[0]
         if statement.data != "expr_stmt" or any(c is not None for c in statement.children[1:]):
             return None
+        if not isinstance(statement.children[0], Tree) or statement.children[0].data not in ("python__var", "python__funccall"):
+            return None
         shape = _decoder_shape(self.expr(statement.children[0]))
         if shape is None or shape[0].lower() not in DECODERS:
             return None
@@ -508,7 +528,7 @@ class _Builder:
 
     def _for_stmt(self, tree: Tree, is_async: bool = False, start: int | None = None) -> ast.For:
         target, iterable, body, orelse = tree.children
-        span = self.span(tree) if start is None else self.source.span(start, _end(tree, self.text))
+        span = self.span(tree) if start is None else self.source.span(start, self.end(tree))
         return ast.For(span, self.expr(target), self.expr(iterable), self.block(body), self._else(orelse), is_async)
 
     def _else(self, clause: Tree | None) -> tuple[ast.Stmt, ...]:
@@ -536,7 +556,7 @@ class _Builder:
     def _funcdef(self, tree: Tree, decorators: tuple[ast.Expr, ...] = (), is_async: bool = False,
                  start: int | None = None) -> ast.FunctionDef | ast.QueryDef:
         name, parameters, returns, body = tree.children
-        span = self.source.span(_start(tree) if start is None else start, _end(tree, self.text))
+        span = self.source.span(_start(tree) if start is None else start, self.end(tree))
         params = self.span(parameters).text if parameters is not None else ""
         query_decorator = next((d for d in decorators if _query_decorator(d) is not None), None)
         if query_decorator is not None:
@@ -577,8 +597,8 @@ class _Builder:
         indent_text = self.text[line_start:first]
         base = indent_text.count(" ") + indent_text.count("\t") * _Layout.tab_len
         masked = re.sub(r"[^\n]", " ", self.text[:start]) + self.text[start:end] + "\n"
-        tree = _parse_tree(self.source, masked, base)
-        return _Builder(self.source).program(tree, first, end)
+        tree, newlines = _parse_tree(self.source, masked, base)
+        return _Builder(self.source, newlines).program(tree, first, end)
 
     def _decorator_options(self, decorator: ast.Expr) -> tuple[ast.Argument, ...]:
         node = decorator.python().body
@@ -607,7 +627,7 @@ class _Builder:
         )
 
     def _argument(self, node: Tree | Token) -> ast.Argument:
-        if isinstance(node, Tree) and node.data == "python__argvalue":
+        if isinstance(node, Tree) and node.data == "argvalue":
             name, value = node.children
             return ast.Argument(self.span(node), self.span(name).text, self.expr(value))
         return ast.Argument(self.span(node), None, self.expr(node))
@@ -628,21 +648,6 @@ class _ProgramParts:
 
 def _start(node: Tree | Token) -> int:
     return node.start_pos if isinstance(node, Token) else node.meta.start_pos
-
-
-def _end(node: Tree | Token, text: str) -> int:
-    """Where ``node``'s text ends, without the line breaks and comments a statement's tree also covers."""
-    if isinstance(node, Token):
-        return node.end_pos
-    end = node.meta.end_pos
-    if end > 0 and not text[end - 1].isspace():
-        return end
-    ends = [_end(child, text) for child in node.children if child is not None and not _is_layout(child)]
-    return max(ends) if ends else end
-
-
-def _is_layout(node: Tree | Token) -> bool:
-    return isinstance(node, Token) and node.type in ("_NEWLINE", "_INDENT", "_DEDENT")
 
 
 def _string_tokens(node: Tree | Token) -> list[Token] | None:

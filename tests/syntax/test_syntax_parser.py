@@ -224,8 +224,8 @@ def test_nested_query_spans_point_into_the_file() -> None:
     program = parse(NESTED, "nested.lmq")
     hole = program.body[1].query.body[0].string.holes[0]
     assert hole.span.text == "[ANSWER]"
-    assert (hole.span.line, hole.span.column) == (7, 28)
-    assert str(hole.span) == "nested.lmq:7:28"
+    assert (hole.span.line, hole.span.column) == (7, 27)
+    assert str(hole.span) == "nested.lmq:7:27"
 
 
 def test_nested_query_errors_point_into_the_file() -> None:
