@@ -95,9 +95,9 @@ class _Checker:
     def _check_constraint(self, constraint: Expr, allowed: tuple[Hole, ...], scope: str) -> Iterator[CheckError]:
         tree = constraint.python()
         hole_names = list(dict.fromkeys(h.name for h in allowed))
-        for node, variable in _constrained_variables(tree):
+        for variable in _constrained_variables(tree):
             if variable.id not in hole_names:
-                yield CheckError(constraint.span_of(variable), _not_a_hole(variable.id, hole_names, scope, node))
+                yield CheckError(constraint.span_of(variable), _not_a_hole(variable.id, hole_names, scope))
         for call in (n for n in pyast.walk(tree) if isinstance(n, pyast.Call) and isinstance(n.func, pyast.Name)):
             yield from self._check_call(constraint, call)
         for call in _regex_calls(tree):
@@ -122,17 +122,17 @@ class _Checker:
             yield CheckError(constraint.span_of(call), f"{name} takes {wanted} argument{plural}, as in {signature.usage}, but is given {count}")
 
 
-def _constrained_variables(tree: pyast.AST) -> Iterator[tuple[pyast.AST, pyast.Name]]:
-    """(the constraint, the variable it constrains) for every place a constraint names its variable."""
+def _constrained_variables(tree: pyast.AST) -> Iterator[pyast.Name]:
+    """The variable of every constraint in ``tree`` that names one."""
     for node in pyast.walk(tree):
         if isinstance(node, pyast.Call) and isinstance(node.func, pyast.Name) and node.func.id in _CONSTRAINING:
             if node.args and isinstance(node.args[0], pyast.Name):
-                yield node, node.args[0]
+                yield node.args[0]
         elif isinstance(node, pyast.Compare):
             if isinstance(node.left, pyast.Name):
-                yield node, node.left
+                yield node.left
             elif _is_substring_test(node):
-                yield node, node.comparators[0]  # type: ignore[misc]
+                yield node.comparators[0]  # type: ignore[misc]
 
 
 def _is_substring_test(node: pyast.Compare) -> bool:
@@ -151,7 +151,7 @@ def _regex_calls(tree: pyast.AST) -> Iterator[pyast.Call]:
             yield node
 
 
-def _not_a_hole(name: str, hole_names: list[str], scope: str, constraint: pyast.AST) -> str:
+def _not_a_hole(name: str, hole_names: list[str], scope: str) -> str:
     if not hole_names:
         return f"'{name}' is not a hole: {scope} has no holes; a constraint needs a hole like [{name}] to constrain"
     close = difflib.get_close_matches(name, hole_names, n=1)

@@ -15,6 +15,8 @@ The generated code calls helpers bound in its namespace (``__lm_text``, ``__lm_r
 from __future__ import annotations
 
 import ast as pyast
+import io
+import tokenize
 from dataclasses import dataclass, field
 
 from lmlang.source import Span
@@ -109,7 +111,7 @@ def _statement(out: _Emitter, stmt: ast.Stmt, indent: int, ctx: _Context) -> Non
         else:
             _query_string(out, stmt, indent, ctx)
     elif isinstance(stmt, ast.PyStmt):
-        out.emit(indent, stmt.source, stmt.span)
+        out.emit(0, _reindent(stmt.source, stmt.span.column - 1, indent), stmt.span)
     elif isinstance(stmt, ast.Return):
         out.emit(indent, "return" if stmt.value is None else f"return {_expr(stmt.value)}", stmt.span)
     elif isinstance(stmt, ast.If):
@@ -139,6 +141,32 @@ def _statement(out: _Emitter, stmt: ast.Stmt, indent: int, ctx: _Context) -> Non
         _multi_model_block(out, stmt, indent, ctx)
     else:  # pragma: no cover - the AST is closed
         raise TypeError(f"unknown statement {stmt!r}")
+
+
+def _reindent(source: str, column: int, indent: int) -> str:
+    """A Python statement written at ``column``, moved to ``indent`` levels: every line shifts by the same amount
+    (a ``class`` or ``try`` block keeps its shape), except lines inside a multi-line string, whose text is data."""
+    text = " " * column + source
+    delta = 4 * indent - column
+    inside_string: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.start[0] != token.end[0] and token.type in _STRING_TOKENS:
+                inside_string.update(range(token.start[0], token.end[0]))  # 0-based indices of the later lines
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    lines = []
+    for i, line in enumerate(text.split("\n")):
+        if i in inside_string:
+            lines.append(line)
+        elif delta >= 0:
+            lines.append(" " * delta + line)
+        else:
+            lines.append(line[min(-delta, len(line) - len(line.lstrip(" "))):])
+    return "\n".join(lines)
+
+
+_STRING_TOKENS = {tokenize.STRING} | {getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING)}
 
 
 def _function(out: _Emitter, stmt: ast.FunctionDef, indent: int, ctx: _Context) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.indenter import Indenter
 
 from lmlang.decoding.catalog import DECODERS

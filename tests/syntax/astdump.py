@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Iterator
 
 from lmlang.source import Span
@@ -39,3 +40,11 @@ def spans(value: Any) -> Iterator[tuple[Node, Span]]:
             span = getattr(node, field.name)
             if isinstance(span, Span):
                 yield node, span
+
+
+CORPUS = Path(__file__).parent / "lmql_queries"
+
+
+def corpus_files() -> list[Path]:
+    """The queries written in the shapes of LMQL's documentation and tests."""
+    return sorted(p for p in CORPUS.iterdir() if p.suffix in (".lmql", ".lmq"))

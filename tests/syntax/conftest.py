@@ -1,16 +1,9 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from astdump import corpus_files
 from lmlang.syntax import parse
-
-CORPUS = Path(__file__).parent / "lmql_queries"
-
-
-def corpus_files() -> list[Path]:
-    return sorted(p for p in CORPUS.iterdir() if p.suffix in (".lmql", ".lmq"))
 
 
 @pytest.fixture(scope="session")

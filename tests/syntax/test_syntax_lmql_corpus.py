@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import corpus_files
+from astdump import corpus_files
 from lmlang.check import check
 from lmlang.syntax import parse
 

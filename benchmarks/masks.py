@@ -1,0 +1,161 @@
+"""Token-mask benchmark: lmlang's constraint compiler next to llguidance and outlines-core, same vocabularies.
+
+    /work/venv/bin/python benchmarks/masks.py [--peers /work/benchvenv/bin/python] [--models smollm2 gemma3-270m]
+
+For each constraint and vocabulary: the time to compile (plan_hole + matcher, caches emptied first), to mask the
+logits in a state never seen (first visit of each state along a valid value), and in a state seen before
+(p50, p99 over repeated calls). Peers run in a subprocess of a separate venv (they are not lmlang dependencies):
+they get the same token bytes and the same regular expressions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from lmlang.constraints import plan, plan_hole  # noqa: E402
+from lmlang.masks import Vocabulary, automaton, matcher  # noqa: E402
+from lmlang.masks.utf8 import category_ranges  # noqa: E402
+from lmlang.models import llama  # noqa: E402
+from lmlang.source import Source  # noqa: E402
+from lmlang.syntax.ast import Expr  # noqa: E402
+
+OPTIONS = [f"option number {i}" for i in range(200)]
+EMAIL = r"[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}"
+DATE = r"[0-9]{2}/[0-9]{2}/[0-9]{4}"
+
+# name, where clause, a valid value to walk through, the same language as a regex for the peers
+CASES = [
+    ("INT", "INT(V)", "123456", r" ?(?:0|-?[1-9][0-9]*)"),
+    ("FLOAT", "FLOAT(V)", "-3.14159", r" ?-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"),
+    ("date", f'REGEX(V, r"{DATE}")', "24/11/2026", DATE),
+    ("email", f'REGEX(V, r"{EMAIL}")', "john.doe@example.com", EMAIL),
+    ("set of 200", "V in OPTIONS", "option number 137", "(?:" + "|".join(OPTIONS) + ")"),
+    ("len(V) < 100", "len(V) < 100", "The quick brown fox jumps over the lazy dog.", r"(?s:.{0,99})"),
+    (
+        "combination",
+        'REGEX(V, r"[A-Za-z ,.]+") and len(V) < 60 and not "  " in V',
+        "The quick brown fox jumps over the lazy dog.",
+        None,
+    ),
+]
+
+
+def vocabulary(model: llama.Model) -> Vocabulary:
+    return Vocabulary(model.token_bytes, model.special_tokens, model.eog_tokens, str(model.path))
+
+
+def lmlang_case(model: llama.Model, vocab: Vocabulary, where: str, value: str, repeats: int) -> dict:
+    automaton._CACHE.clear()
+    matcher._MASKS.clear()
+    plan._MATCHERS.clear()
+    source = Source("bench.lmq", where)
+    expr = Expr(source.span(0, len(where)), where)
+    started = time.perf_counter()
+    hole = plan_hole("V", [expr], None, {"OPTIONS": OPTIONS}, {})
+    tm = hole.matcher(vocab)
+    compile_s = time.perf_counter() - started
+    assert tm is not None
+    logits = np.random.default_rng(0).standard_normal(vocab.size).astype(np.float32)
+    states, state = [], tm.start()
+    for token in model.tokenize(value):
+        states.append(state)
+        state = tm.advance(state, token)
+        assert state >= 0, (where, value, token)
+    fresh = []
+    for s in dict.fromkeys(states):
+        work = logits.copy()
+        t = time.perf_counter()
+        tm.mask_logits(s, work)
+        fresh.append(time.perf_counter() - t)
+    cached = []
+    for _ in range(repeats):
+        for s in states:
+            work = logits.copy()
+            t = time.perf_counter()
+            tm.mask_logits(s, work)
+            cached.append(time.perf_counter() - t)
+    hole.finish(value)
+    return {
+        "compile_ms": compile_s * 1e3,
+        "new_ms": statistics.median(fresh) * 1e3,
+        "new_max_ms": max(fresh) * 1e3,
+        "p50_us": float(np.percentile(cached, 50)) * 1e6,
+        "p99_us": float(np.percentile(cached, 99)) * 1e6,
+        "tokens": [int(t) for t in model.tokenize(value)],
+    }
+
+
+def run_peers(python: str, model: llama.Model, rows: list[dict]) -> dict:
+    """Runs benchmarks/masks_peers.py in the peers' venv on the same token bytes, regexes and token paths."""
+    with tempfile.NamedTemporaryFile(suffix=".pkl", delete=False) as f:
+        pickle.dump(
+            {
+                "token_bytes": model.token_bytes,
+                "eog": sorted(model.eog_tokens),
+                "special": sorted(model.special_tokens),
+                "cases": [(r["case"], r["regex"], r["tokens"]) for r in rows if r["regex"]],
+            },
+            f,
+        )
+    script = os.path.join(os.path.dirname(__file__), "masks_peers.py")
+    done = subprocess.run([python, script, f.name], capture_output=True, text=True, timeout=1800)
+    os.unlink(f.name)
+    if done.returncode != 0:
+        print(done.stderr[-2000:], file=sys.stderr)
+        return {}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", nargs="+", default=["smollm2", "gemma3-270m"])
+    parser.add_argument("--peers", default=None, help="python of a venv with llguidance and outlines-core")
+    parser.add_argument("--repeats", type=int, default=50)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    for category in "dsw":
+        category_ranges(category)  # one-time per process (Unicode tables), not per constraint
+    print(f"unicode class tables (once per process): {(time.perf_counter() - started) * 1e3:.0f} ms")
+    for name in args.models:
+        model = llama.load(name)
+        t = time.perf_counter()
+        vocab = vocabulary(model)
+        print(f"\n## {name}: {vocab.size} tokens (vocabulary layout, once per model: {(time.perf_counter() - t) * 1e3:.0f} ms)")
+        rows = []
+        for case, where, value, regex in CASES:
+            row = lmlang_case(model, vocab, where, value, args.repeats)
+            rows.append({"case": case, "regex": regex, **row})
+        peers = run_peers(args.peers, model, rows) if args.peers else {}
+        header = "| constraint | engine | compile ms | new state ms (median / max) | cached p50 µs | cached p99 µs |"
+        print(header)
+        print("|" + "---|" * 6)
+        for r in rows:
+            print(
+                f"| {r['case']} | lmlang | {r['compile_ms']:.1f} | {r['new_ms']:.2f} / {r['new_max_ms']:.2f} "
+                f"| {r['p50_us']:.1f} | {r['p99_us']:.1f} |"
+            )
+            for engine, p in sorted(peers.get(r["case"], {}).items()):
+                if "error" in p:
+                    print(f"| {r['case']} | {engine} | error: {p['error'][:60]} | | | |")
+                    continue
+                print(
+                    f"| {r['case']} | {engine} | {p['compile_ms']:.1f} | {p['new_ms']:.2f} / {p['new_max_ms']:.2f} "
+                    f"| {p['p50_us']:.1f} | {p['p99_us']:.1f} |"
+                )
+        del model
+
+
+if __name__ == "__main__":
+    main()

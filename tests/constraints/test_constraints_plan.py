@@ -1,0 +1,156 @@
+"""plan_hole: which conditions apply, what finish() accepts and returns, and the errors users see."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmlang.constraints import plan_hole
+from lmlang.errors import ConstraintError, NotEnforcedError
+from lmlang.masks import Vocabulary
+from lmlang.source import Source
+from lmlang.syntax.ast import Expr, HoleType
+
+
+def where(text: str) -> Expr:
+    source = Source("query.lmq", "where " + text)
+    return Expr(source.span(6, len(source.text)), text)
+
+
+def plan(var, text, hole_type=None, env=None, values=None):
+    return plan_hole(var, [where(text)] if text else [], hole_type, env or {}, values or {})
+
+
+def typed(kind: str, pattern: str | None = None) -> HoleType:
+    source = Source("query.lmq", f"[X: {kind}]")
+    return HoleType(source.span(4, len(source.text) - 1), kind, pattern)
+
+
+def accepts(p, text):
+    try:
+        p.finish(text)
+        return True
+    except ConstraintError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("var", "text", "good", "bad"),
+    [
+        ("N", "INT(N)", ["42", " 7", "-3", "0"], ["4.2", "", "x", "007", "--1", "42 "]),
+        ("F", "FLOAT(F)", ["3", "-0.5", " 12.25"], ["1e5", ".5", "1.", "x"]),
+        ("D", 'REGEX(D, r"[0-9]{2}/[0-9]{2}/[0-9]{4}")', ["12/04/2024"], ["1/4/2024", "12/04/24"]),
+        ("X", 'X in ["yes", "no"]', ["yes", "no"], ["maybe", "ye", ""]),
+        ("X", 'X in set(["a", "b"])', ["a"], ["c"]),
+        ("X", 'X not in ["yes"]', ["no", ""], ["yes"]),
+        ("X", "len(X) < 5", ["", "abcd", "éééé"], ["abcde"]),
+        ("X", "0 < len(X) < 3", ["a", "ab"], ["", "abc"]),
+        ("X", "len(X) >= 2 and len(X) <= 3", ["ab", "abc"], ["a", "abcd"]),
+        ("X", "len(X) != 2", ["a", "abc"], ["ab"]),
+        ("X", "len(WORDS(X)) < 3", ["one two", " a  b\n"], ["a b c"]),
+        ("X", 'STARTS_WITH(X, "The")', ["The end", "The"], ["the end"]),
+        ("X", 'X == "text"', ["text"], ["tex", "texts"]),
+        ("X", 'X != "text"', ["tex"], ["text"]),
+        ("X", '"\\n" in X', ["a\nb"], ["ab"]),
+        ("X", 'not "\\n" in X', ["ab"], ["a\n"]),
+        ("X", '"\\n" not in X', ["ab"], ["a\n"]),
+        ("X", 'INT(X) or X == "none"', ["12", "none"], ["nope"]),
+        ("N", "INT(N) and N < 50", ["49", "-100", " 0"], ["50", "100"]),
+        ("N", "INT(N) and 10 <= N <= 20", ["10", "20"], ["9", "21"]),
+        ("N", "INT(N) and N != 3", ["2"], ["3"]),
+        ("F", "FLOAT(F) and F > 1.5", ["2", "1.75"], ["1.5", "0"]),
+        ("X", "X.isupper()", ["ABC"], ["abc"]),
+    ],
+)
+def test_finish_accepts_exactly_the_values_that_satisfy(var, text, good, bad):
+    p = plan(var, text)
+    for value in good:
+        assert accepts(p, value), value
+    for value in bad:
+        assert not accepts(p, value), value
+
+
+def test_finish_converts_typed_values():
+    assert plan("N", "INT(N)").finish(" 42") == 42
+    assert plan("F", "FLOAT(F)").finish("2.5") == 2.5
+    assert plan("X", "", typed("int")).finish("7") == 7
+    assert plan("X", "", typed("float")).finish("-1.25") == -1.25
+    assert plan("X", "", typed("regex", "[a-c]+")).finish("abc") == "abc"
+    assert not accepts(plan("X", "", typed("regex", "[a-c]+")), "abd")
+    assert plan("X", 'X in ["a"]').finish("a") == "a"
+
+
+def test_numeric_bound_on_typed_hole_is_masked_exactly():
+    p = plan("X", "X < 50 and X >= 0", typed("int"))
+    matches = [t for t in ["0", "9", "49", "50", "100", "-1", "07"] if p.automaton.matches(t.encode())]
+    assert matches == ["0", "9", "49"]
+
+
+def test_violation_names_hole_and_condition_with_span():
+    p = plan("N", 'INT(N) and N < 50')
+    with pytest.raises(ConstraintError) as info:
+        p.finish("77")
+    assert "N" in info.value.message and "N < 50" in info.value.message
+    assert info.value.span.text == "N < 50"
+
+
+def test_stops_tokens_and_matcher_absence():
+    p = plan("A", 'STOPS_AT(A, ".") and STOPS_BEFORE(A, ["\\n", "Q:"]) and len(TOKENS(A)) < 20')
+    assert p.stops == ((".", True), ("\n", False), ("Q:", False))
+    assert p.max_tokens == 19
+    assert p.automaton is None
+    assert plan("A", "len(TOKENS(A)) <= 8").max_tokens == 8
+
+
+def test_options_and_bounds_come_from_the_environment():
+    env = {"options": ["red", "green", "blue"], "limit": 4}
+    p = plan("C", "C in options and len(C) < limit", env=env)
+    assert accepts(p, "red") and not accepts(p, "green") and not accepts(p, "pink")
+    assert p.max_chars == 3
+
+
+def test_conditions_across_holes():
+    p = plan("B", "A != B and len(A) < 10", values={"A": "same"})
+    assert accepts(p, "other") and not accepts(p, "same")
+    # A condition on a hole not generated yet is left to that hole.
+    p = plan("A", "A != B")
+    assert accepts(p, "anything") and p.automaton is None
+
+
+def test_unsatisfiable_constraints_are_reported_at_compile_time():
+    with pytest.raises(ConstraintError) as info:
+        plan("X", 'INT(X) and X in ["a"]')
+    assert "the constraints on X cannot all hold" in info.value.message
+    assert info.value.span.text == 'INT(X) and X in ["a"]'
+    with pytest.raises(ConstraintError, match="cannot all hold"):
+        plan("X", 'X in ["long answer"] and len(X) < 5')
+    with pytest.raises(ConstraintError, match="cannot all hold"):
+        plan("N", "INT(N) and N > 5 and N < 3")
+
+
+def test_unsupported_regex_feature_points_into_the_pattern():
+    with pytest.raises(ConstraintError) as info:
+        plan("X", 'REGEX(X, r"ab(?=c)")')
+    assert "lookarounds" in info.value.message
+    assert info.value.span.text == "("
+    assert info.value.span.column == len('where REGEX(X, r"ab') + 1
+
+
+def test_unenforceable_forms_are_refused():
+    with pytest.raises(NotEnforcedError):
+        plan("X", "len(TOKENS(X)) > 3")
+    with pytest.raises(ConstraintError, match="condition of its own"):
+        plan("X", 'STOPS_AT(X, ".") or INT(X)')
+    with pytest.raises(ConstraintError, match="cannot evaluate") as info:
+        plan("X", "X in options[3]", env={"options": []})
+    assert info.value.span.text == "options[3]"
+
+
+def test_matcher_is_cached_and_masks(smollm2):
+    vocab = Vocabulary(smollm2.token_bytes, smollm2.special_tokens, smollm2.eog_tokens, str(smollm2.path))
+    p = plan("X", 'X in ["yes", "no"]')
+    m = p.matcher(vocab)
+    assert m is plan("X", 'X in ["no", "yes"]').matcher(vocab)
+    allowed = {vocab.token_bytes[t] for t in np.flatnonzero(m.allowed(m.start()))}
+    assert allowed <= {b"y", b"ye", b"yes", b"n", b"no"} and b"yes" in allowed
+    assert plan("X", 'STOPS_AT(X, ".")').matcher(vocab) is None
