@@ -81,7 +81,7 @@ def inner(x):
     "Repeat {x}:[R]" where len(TOKENS(R)) < 3
     return "fixed-" + x
     """
-"Outer: [V: inner("abc")] done"
+"Outer: [V: inner('abc')] done"
 '''
     result = lmlang.run(source, model="smollm2")
     assert result.variables["V"] == "fixed-abc"

@@ -21,14 +21,14 @@ class Signature:
 CONSTRAINT_FUNCTIONS: dict[str, Signature] = {
     s.name: s
     for s in (
-        Signature("INT", 1, 1, "INT(V)", "V is a whole number: an optional minus sign and digits."),
-        Signature("FLOAT", 1, 1, "FLOAT(V)", "V is a decimal number, such as -3, 0.5 or 12.25."),
+        Signature("INT", 1, 1, "INT(V)", "V is a whole number: an optional leading space, then 0 or an optional minus sign and digits without leading zeros (such as 42, -7, ' 3'); its value is an int."),
+        Signature("FLOAT", 1, 1, "FLOAT(V)", "V is a decimal number, such as -3, 0.5 or 12.25 (an optional leading space, no exponent); its value is a float."),
         Signature("REGEX", 2, 2, 'REGEX(V, r"pattern")', "V matches the regular expression in full (Python syntax)."),
         Signature("STOPS_AT", 2, 2, 'STOPS_AT(V, ".")', "V ends at the first occurrence of the phrase (or of any phrase of a list), which is kept."),
         Signature("STOPS_BEFORE", 2, 2, 'STOPS_BEFORE(V, "\\n")', "V ends just before the first occurrence of the phrase (or any phrase of a list), which is dropped."),
         Signature("STARTS_WITH", 2, 2, 'STARTS_WITH(V, "prefix")', "V begins with the given text."),
         Signature("TOKENS", 1, 1, "len(TOKENS(V)) < n", "The model tokens of V, for bounding its length in tokens."),
-        Signature("WORDS", 1, 1, "len(WORDS(V)) < n", "The whitespace-separated words of V, for bounding its length in words."),
+        Signature("WORDS", 1, 1, "len(WORDS(V)) < n", "The whitespace-separated words of V (V.split()), for bounding its length in words."),
         Signature("JSON", 1, 2, "JSON(V[, schema])", "V is a JSON value (matching the JSON schema, if one is given)."),
         Signature("len", 1, 1, "len(V) < n", "The length of V in characters (or of TOKENS(V) / WORDS(V))."),
         Signature("set", 1, 1, "V in set([...])", "A set of allowed values, for V in set(...)."),

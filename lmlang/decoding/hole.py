@@ -77,6 +77,7 @@ def decode_hole(seq: Any, request: HoleRequest, sampler: Sampler,
         peak = float(logits.max())
         log_total = peak + float(np.log(np.exp(logits - peak, dtype=np.float64).sum()))
         if matcher is not None:
+            logits = logits.copy()  # the backend's logits are a read-only view of llama.cpp's buffer
             matcher.mask_logits(state, logits)
         if outcome.margin is None:
             outcome.margin = top_two_margin(logits)

@@ -37,11 +37,12 @@ class Vocabulary:
         self.order = order[:n_text].astype(np.intp)  # token ids of text tokens, longest first
         sorted_lengths = lengths[self.order]
         longest = int(sorted_lengths[0]) if n_text else 0
-        self.columns = np.zeros((longest, n_text), dtype=np.uint8)
-        for position, token in enumerate(self.order.tolist()):
-            data = self.token_bytes[token]
-            self.columns[: len(data), position] = np.frombuffer(data, dtype=np.uint8)
+        flat = np.frombuffer(b"".join(self.token_bytes[t] for t in self.order.tolist()), dtype=np.uint8)
+        offsets = np.concatenate([[0], np.cumsum(sorted_lengths)[:-1]]).astype(np.int64)
         self.active = [int(np.count_nonzero(sorted_lengths > i)) for i in range(longest)]
+        self.columns = np.zeros((longest, n_text), dtype=np.uint8)
+        for i, active in enumerate(self.active):
+            self.columns[i, :active] = flat[offsets[:active] + i]
         # Characters each token adds (UTF-8 lead bytes), in layout order: for length bounds in characters.
         self.chars = (_CHAR_START[self.columns] * (np.arange(longest)[:, None] < sorted_lengths[None, :])).sum(
             axis=0, dtype=np.int32
