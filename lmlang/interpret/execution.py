@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import symtable
+import sys
 import traceback
 import types
 from dataclasses import dataclass
@@ -89,8 +90,11 @@ class CompiledProgram:
             code = compile(self.generated.source, FILENAME, "exec")
         except SyntaxError as err:  # the parser accepted what Python refuses (a rare corner of Python's grammar)
             raise QueryRuntimeError(self._span_of_line(err.lineno or 0), f"Python cannot compile this: {err.msg}") from None
-        namespace: dict[str, Any] = {"__name__": "__lmlang_query__", "__builtins__": builtins}
-        namespace.update(_HELPERS)
+        # A real module, so that code which looks its own module up (dataclasses, pickle, typing) finds it.
+        module = types.ModuleType(f"__lmlang_query_{id(self):x}__")
+        sys.modules[module.__name__] = module
+        namespace = module.__dict__
+        namespace.update(_HELPERS, __builtins__=_QUERY_BUILTINS)
         exec(code, namespace)
         self._main = namespace[MAIN]
         self.free_names = _free_names(self.generated.source)
@@ -200,6 +204,8 @@ class _BlockRequest:
 
 
 def _nested(site_index: int, generator: Any) -> Any:
+    if isinstance(generator, NestedQuery):  # [X: query] names a nested query without arguments
+        generator = generator()
     if not isinstance(generator, types.GeneratorType):
         raise TypeError("the type of a hole must be int, float, a regex r\"...\" or a call of a nested query")
     yield _NestedRequest(site_index, True, None)
@@ -218,6 +224,26 @@ _HELPERS: dict[str, Any] = {
     "__lm_block": _BlockRequest,
     "__lm_query": NestedQuery,
 }
+
+
+def _lmql_module() -> types.ModuleType:
+    """What ``import lmql`` gives inside a query, so LMQL files run unchanged without LMQL installed."""
+    import lmlang
+
+    module = types.ModuleType("lmql", "lmlang's stand-in for LMQL's module inside queries")
+    module.query = lmlang.query  # type: ignore[attr-defined]
+    module.run = lmlang.run  # type: ignore[attr-defined]
+    module.model = lambda name, **options: name  # type: ignore[attr-defined]
+    return module
+
+
+def _import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
+    if name == "lmql" or name.startswith("lmql."):
+        return _lmql_module()
+    return builtins.__import__(name, globals, locals, fromlist, level)
+
+
+_QUERY_BUILTINS: dict[str, Any] = {**vars(builtins), "__import__": _import}
 
 
 def _free_names(source: str) -> set[str]:
