@@ -7,6 +7,9 @@ Run from the repository root:  python benchmarks/runtime.py [--repeats 3] [--tok
 2. Decoding: a greedy loop of N tokens through lmlang's Sequence API (append one token, logits, argmax) against
    llama-cpp-python's high-level ``Llama.generate`` with greedy sampling, same model, prompt and threads, the two
    interleaved in each repeat; the median of the repeats is reported.
+3. Whole query: the same greedy generation as one hole of a query run through the public API (``Query.run``:
+   interpreter, prompt prefill, the decoder's token loop with log-probabilities and margins) against
+   ``Llama.generate`` producing the same number of tokens, both timed from the unevaluated prompt to the last token.
 """
 
 from __future__ import annotations
@@ -132,6 +135,44 @@ def decoding(name: str, repeats: int, count: int) -> dict[str, float]:
     }
 
 
+def reference_whole(llm: object, prompt: list[int], count: int) -> float:
+    """Seconds for llama-cpp-python to evaluate the prompt and generate `count` greedy tokens."""
+    llm.reset()  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    tokens = llm.generate(prompt, top_k=1, temp=0.0, reset=True)  # type: ignore[attr-defined]
+    list(itertools.islice(tokens, count))
+    elapsed = time.perf_counter() - start
+    tokens.close()
+    return elapsed
+
+
+def whole_query(name: str, repeats: int, count: int) -> dict[str, float]:
+    from llama_cpp import Llama
+
+    import lmlang
+    from lmlang.models.llama import load
+    from lmlang.query import _decoders
+
+    threads = os.cpu_count() or 1
+    model = load(name, n_threads=threads)
+    query = lmlang.compile('"{prompt}[X]"')
+    llm = Llama(model_path=str(model.path), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
+    ours, theirs, generated = [], [], 0
+    try:
+        for _ in range(repeats + 1):  # the first round warms both up
+            _decoders.clear()  # a fresh cache each round: the prompt must be evaluated, as for the reference
+            result = query.run(name, decoder_args={"max_tokens": count}, prompt=PROMPT)
+            generated = result.stats.generated_tokens
+            ours.append(result.stats.seconds)
+            prompt = model.tokenize(PROMPT, bos=True)
+            theirs.append(reference_whole(llm, prompt, generated))
+    finally:
+        llm.close()
+    ours_s, theirs_s = statistics.median(ours[1:]), statistics.median(theirs[1:])
+    return {"tokens": generated, "lmlang tok/s": generated / ours_s, "llama-cpp-python tok/s": generated / theirs_s,
+            "ratio": theirs_s / ours_s}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -156,6 +197,13 @@ def main() -> None:
             f"| {name} | {row['lmlang tok/s']:.1f} | {row['llama-cpp-python tok/s']:.1f} | {row['ratio']:.2f}x "
             f"| {row['overhead us/token']:.0f} µs/token | {'yes' if row['same tokens'] else 'no'} |"
         )
+    print()
+    print("| model | whole query: generated tokens | lmlang tok/s | llama-cpp-python tok/s | ratio |")
+    print("|---|---|---|---|---|")
+    for name in args.models:
+        row = whole_query(name, args.repeats, args.tokens)
+        print(f"| {name} | {row['tokens']} | {row['lmlang tok/s']:.1f} | {row['llama-cpp-python tok/s']:.1f} "
+              f"| {row['ratio']:.2f}x |")
 
 
 if __name__ == "__main__":

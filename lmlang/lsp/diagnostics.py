@@ -9,7 +9,7 @@ from lsprotocol import types
 
 from lmlang.check import check
 from lmlang.errors import LmlangError, LmlangSyntaxError, ModelError
-from lmlang.models.registry import resolve
+from lmlang.models.registry import is_alias, resolve
 from lmlang.syntax import ast, parse
 from lmlang.lsp.positions import span_range
 
@@ -51,6 +51,8 @@ def _diagnostic(
 
 
 def _model_diagnostic(expr: ast.Expr, model: str, text: str, encoding: str) -> types.Diagnostic | None:
+    if is_alias(model):  # resolving Gemma's alias would assemble its file: too slow while typing
+        return None
     try:
         resolve(model)
     except ModelError as error:
@@ -67,23 +69,27 @@ def _is_remote(model: str) -> bool:
 
 
 def _model_names(program: ast.Program) -> Iterator[tuple[ast.Expr, str]]:
-    """Every model named by a string literal: ``from``, ``cascade``, a nested query's ``model=``."""
+    """Every model named by string literals: ``from``, ``cascade``, ``route``'s ``by=``/``models=``, a nested
+    query's ``model=``."""
     exprs: list[ast.Expr] = [program.model] if program.model is not None else []
     for stmt in ast.walk(program.body):
         if isinstance(stmt, ast.Cascade):
             exprs.extend(stmt.models)
+        elif isinstance(stmt, ast.Route):
+            exprs.extend(a.value for a in stmt.header if a.name in ("by", "models"))
         elif isinstance(stmt, ast.QueryDef):
             exprs.extend(a.value for a in stmt.options if a.name == "model")
             yield from _model_names(stmt.query)
     for expr in exprs:
-        value = _string_literal(expr)
-        if value is not None:
+        for value in _string_literals(expr):
             yield expr, value
 
 
-def _string_literal(expr: ast.Expr) -> str | None:
+def _string_literals(expr: ast.Expr) -> list[str]:
+    """The model names a literal gives: one string, or a list or tuple of them."""
     try:
         value = pyast.literal_eval(expr.source.strip())
     except (ValueError, SyntaxError):
-        return None
-    return value if isinstance(value, str) else None
+        return []
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return [v for v in values if isinstance(v, str)]

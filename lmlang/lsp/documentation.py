@@ -25,6 +25,7 @@ class Entry:
         return f"```lmlang\n{self.usage}\n```\n\n*{self.category}*: {self.doc}"
 
 
+# The cascade's confidence measures (computed by lmlang.multimodel.condition), for hover and completion.
 MEASURES: dict[str, Entry] = {
     e.name: e
     for e in (
@@ -32,20 +33,20 @@ MEASURES: dict[str, Entry] = {
             "margin",
             "measure",
             "margin(V)",
-            "How decided the model was about V: the smallest gap, over V's tokens, between the log-probabilities "
-            "of the chosen token and the runner-up. Near 0 means it nearly wrote something else.",
+            "How sure the model was when it began V: the probability of the best first token minus that of the "
+            "runner-up (1.0 when the first token was forced). Near 0 means it nearly wrote something else.",
         ),
         Entry(
             "logprob",
             "measure",
             "logprob(V)",
-            "The total log-probability the model gave to the tokens of V (0 is certain; more negative is less likely).",
+            "The mean log-probability of V's tokens (0 is certain; more negative is less likely).",
         ),
         Entry(
             "consistency",
             "measure",
             "consistency(V, k)",
-            "The share of k independent samples of V that agree with the value chosen (1.0: all k agree).",
+            "The share of k sampled re-runs of the block (k = 5 by default) that give the same V (1.0: all agree).",
         ),
     )
 }
@@ -56,7 +57,8 @@ KEYWORD_DOCS: dict[str, str] = {
     "distribution": "distribution VAR in [values]: score each value for the hole VAR instead of generating it.",
     "cascade": 'cascade "m1", "m2" until <condition>: run the block on each model in turn until the condition holds.',
     "until": "until <condition>: when a cascade stops trying further models.",
-    "route": "route ...: pick which model runs each arm of the block.",
+    "route": "route <arguments>: with indented `case <label>:` arms; one arm runs, chosen by a classifier "
+    "(`by=\"model\"`), by rules, by nearest examples or by a vote; `case _:` is the fallback.",
 }
 
 

@@ -37,6 +37,18 @@ def _distributions(program: ast.Program) -> list[ast.Distribution]:
     return found
 
 
+def in_prompt_text(program: ast.Program, offset: int) -> bool:
+    """Whether ``offset`` falls in the literal text of a query string (prose, where words are not names)."""
+    for stmt in ast.walk(program.body):
+        if isinstance(stmt, ast.QueryDef) and in_prompt_text(stmt.query, offset):
+            return True
+        if isinstance(stmt, ast.QueryStmt) and any(
+            isinstance(part, ast.Text) and part.span.start <= offset < part.span.end for part in stmt.string.parts
+        ):
+            return True
+    return False
+
+
 def symbols(program: ast.Program, text: str, encoding: str) -> list[types.DocumentSymbol]:
     """Document symbols: each hole, and each nested query with its own holes inside it."""
     result = [_hole_symbol(h, text, encoding) for h in ast.holes(program)]

@@ -25,7 +25,7 @@ _KINDS = {
 
 
 class LmlangServer(LanguageServer):
-    """Keeps the last program that parsed for each document, so completion works while the text is broken."""
+    """Keeps each open document's program (``None`` while its text does not parse)."""
 
     def __init__(self) -> None:
         super().__init__("lmlang", "0.1.0")
@@ -34,11 +34,15 @@ class LmlangServer(LanguageServer):
     def encoding(self) -> str:
         return self.workspace.position_encoding or types.PositionEncodingKind.Utf16
 
+    def current_program(self, document: TextDocument) -> ast.Program | None:
+        """The program of the document's current text, if that text parses (positions are only valid then)."""
+        program = self.programs.get(document.uri)
+        return program if program is not None and program.span.source.text == document.source else None
+
     def refresh(self, uri: str) -> None:
         document = self.workspace.get_text_document(uri)
         program, found = diagnostics.analyse(document.source, document.path or uri, self.encoding())
-        if program is not None or uri not in self.programs:
-            self.programs[uri] = program
+        self.programs[uri] = program
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=found))
 
 
@@ -73,12 +77,17 @@ def _word_at(document: TextDocument, position: types.Position, encoding: str) ->
     return None
 
 
+def _in_prompt_text(ls: LmlangServer, document: TextDocument, offset: int) -> bool:
+    program = ls.current_program(document)
+    return program is not None and outline.in_prompt_text(program, offset)
+
+
 @server.feature(types.TEXT_DOCUMENT_HOVER)
 def hover(ls: LmlangServer, params: types.HoverParams) -> types.Hover | None:
     document = ls.workspace.get_text_document(params.text_document.uri)
     found = _word_at(document, params.position, ls.encoding())
     entry = documentation.lookup(found[0]) if found else None
-    if found is None or entry is None:
+    if found is None or entry is None or _in_prompt_text(ls, document, found[1]):
         return None
     _, start, end = found
     text = document.source
@@ -91,7 +100,7 @@ def hover(ls: LmlangServer, params: types.HoverParams) -> types.Hover | None:
 @server.feature(types.TEXT_DOCUMENT_COMPLETION)
 def completion(ls: LmlangServer, params: types.CompletionParams) -> types.CompletionList:
     document = ls.workspace.get_text_document(params.text_document.uri)
-    program = ls.programs.get(params.text_document.uri)
+    program = ls.current_program(document)
     items = [
         types.CompletionItem(
             label=name,
@@ -130,8 +139,5 @@ def _keyword_item(keyword: str) -> types.CompletionItem:
 @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
 def document_symbols(ls: LmlangServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
     document = ls.workspace.get_text_document(params.text_document.uri)
-    program = ls.programs.get(params.text_document.uri)
-    # The last program that parsed has stale positions once the text has changed since.
-    if program is None or program.span.source.text != document.source:
-        return []
-    return outline.symbols(program, document.source, ls.encoding())
+    program = ls.current_program(document)
+    return [] if program is None else outline.symbols(program, document.source, ls.encoding())

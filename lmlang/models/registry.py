@@ -43,6 +43,11 @@ def aliases() -> dict[str, str]:
     return dict(_CANONICAL)
 
 
+def is_alias(name: str) -> bool:
+    """Whether ``name`` is a bundled model's alias (without finding, or assembling, its file)."""
+    return _normalise(name) in _SYNONYMS
+
+
 def resolve(name: str | None) -> tuple[str, pathlib.Path]:
     """The display name and GGUF path for a model alias or a path to a ``.gguf`` file (``None``: the default)."""
     if name is None:
