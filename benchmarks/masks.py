@@ -1,11 +1,15 @@
 """Token-mask benchmark: lmlang's constraint compiler next to llguidance and outlines-core, same vocabularies.
 
     /work/venv/bin/python benchmarks/masks.py [--peers /work/benchvenv/bin/python] [--models smollm2 gemma3-270m]
+    /work/venv/bin/python benchmarks/masks.py --throughput [--tokens 96] [--rounds 5]
 
 For each constraint and vocabulary: the time to compile (plan_hole + matcher, caches emptied first), to mask the
 logits in a state never seen (first visit of each state along a valid value), and in a state seen before
 (p50, p99 over repeated calls). Peers run in a subprocess of a separate venv (they are not lmlang dependencies):
 they get the same token bytes and the same regular expressions.
+
+``--throughput`` times whole generations through the public API instead: the same query with and without a
+constraint that masks every step (argmax, a fixed max_tokens), interleaved rounds, tokens per second and ratio.
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ CASES = [
     ("FLOAT", "FLOAT(V)", "-3.14159", r" ?-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"),
     ("date", f'REGEX(V, r"{DATE}")', "24/11/2026", DATE),
     ("email", f'REGEX(V, r"{EMAIL}")', "john.doe@example.com", EMAIL),
-    ("set of 200", "V in OPTIONS", "option number 137", "(?:" + "|".join(OPTIONS) + ")"),
+    # Longest first: the same language for every engine, and the order outlines-core's leftmost-first index needs
+    # to keep "option number 13" reachable after "option number 1".
+    ("set of 200", "V in OPTIONS", "option number 137", "(?:" + "|".join(sorted(OPTIONS, key=len, reverse=True)) + ")"),
     ("len(V) < 100", "len(V) < 100", "The quick brown fox jumps over the lazy dog.", r"(?s:.{0,99})"),
     (
         "combination",
@@ -79,13 +85,31 @@ def lmlang_case(model: llama.Model, vocab: Vocabulary, where: str, value: str, r
         t = time.perf_counter()
         tm.mask_logits(s, work)
         fresh.append(time.perf_counter() - t)
-    cached = []
+    # Cached states, three ways, interleaved: in place on a copy (the copy not timed), into a buffer from the
+    # read-only row (replacing the decoder's copy + mask), and the sparse allowed logits (few allowed only).
+    cached, copied, sparse = [], [], []
+    view = logits.copy()
+    view.flags.writeable = False
+    out = np.empty_like(logits)
+    few = all(tm.allowed_logits(s, view) is not None for s in states)
     for _ in range(repeats):
         for s in states:
             work = logits.copy()
             t = time.perf_counter()
             tm.mask_logits(s, work)
             cached.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            tm.masked_copy(s, view, out)
+            copied.append(time.perf_counter() - t)
+            if few:
+                t = time.perf_counter()
+                tm.allowed_logits(s, view)
+                sparse.append(time.perf_counter() - t)
+    copy_only = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        view.copy()
+        copy_only.append(time.perf_counter() - t)
     hole.finish(value)
     return {
         "compile_ms": compile_s * 1e3,
@@ -93,6 +117,9 @@ def lmlang_case(model: llama.Model, vocab: Vocabulary, where: str, value: str, r
         "new_max_ms": max(fresh) * 1e3,
         "p50_us": float(np.percentile(cached, 50)) * 1e6,
         "p99_us": float(np.percentile(cached, 99)) * 1e6,
+        "copy_p50_us": float(np.percentile(copy_only, 50)) * 1e6,
+        "masked_copy_p50_us": float(np.percentile(copied, 50)) * 1e6,
+        "sparse_p50_us": float(np.percentile(sparse, 50)) * 1e6 if sparse else None,
         "tokens": [int(t) for t in model.tokenize(value)],
     }
 
@@ -118,12 +145,84 @@ def run_peers(python: str, model: llama.Model, rows: list[dict]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+THROUGHPUT_PROMPT = '"Here is a long story about a cat who travels around the world.\\n\\n[X]"'
+THROUGHPUT_CASES = [
+    ("no constraint", ""),
+    ("len(X) < 4000", " where len(X) < 4000"),
+    ("REGEX [A-Za-z ,.'\\n]+", " where REGEX(X, r\"[A-Za-z ,.'\\n]+\")"),
+    ("not \"@\" in X", ' where not "@" in X'),
+]
+
+
+def throughput(models: list[str], tokens: int, rounds: int) -> None:
+    """Tokens per second of whole generations through ``lmlang.compile(...).run``, with and without a mask.
+
+    Beside the end-to-end rate (noisy on a shared machine), the time spent masking is measured inside the runs
+    (``TokenMatcher.mask_logits`` wrapped with a timer) and the decoder's copy of the logits row timed apart: the
+    ratio they imply, unconstrained time per token over that plus the mask path, does not depend on the noise.
+    """
+    import lmlang
+
+    spent: list[float] = []
+    original = matcher.TokenMatcher.mask_logits
+
+    def timed(self, state, logits):
+        t = time.perf_counter()
+        original(self, state, logits)
+        spent.append(time.perf_counter() - t)
+
+    matcher.TokenMatcher.mask_logits = timed  # type: ignore[method-assign]
+    for name in models:
+        model = llama.load(name)
+        row = np.zeros(len(model.token_bytes), np.float32)
+        copy_s = statistics.median(_timed(row.copy) for _ in range(200))
+        queries = [(case, lmlang.compile(THROUGHPUT_PROMPT + where + "\n")) for case, where in THROUGHPUT_CASES]
+        for _, q in queries:  # warm up: vocabulary layout, automata, the states this text visits
+            q.run(name, decoder_args={"max_tokens": tokens})
+        rates: dict[str, list[float]] = {case: [] for case, _ in queries}
+        masks: dict[str, list[float]] = {case: [] for case, _ in queries}
+        counts: dict[str, set[int]] = {case: set() for case, _ in queries}
+        for r in range(rounds):
+            for case, q in queries if r % 2 == 0 else queries[::-1]:
+                spent.clear()
+                result = q.run(name, decoder_args={"max_tokens": tokens})
+                generated = result.stats.generated_tokens
+                rates[case].append(generated / result.stats.seconds)
+                masks[case].append(sum(spent) / generated)
+                counts[case].add(generated)
+        base = statistics.median(rates["no constraint"])
+        print(f"\n## {name}: {tokens} greedy tokens, {rounds} interleaved rounds, medians "
+              f"(decoder's copy of the logits row: {copy_s * 1e6:.1f} µs)")
+        print("| constraint | tokens generated | tokens/s | ratio to unconstrained | mask µs/token "
+              "| mask + copy µs/token | ratio implied by mask + copy |")
+        print("|---|---|---|---|---|---|---|")
+        for case, _ in queries:
+            rate = statistics.median(rates[case])
+            mask_s = statistics.median(masks[case])
+            path = mask_s + (copy_s if mask_s else 0.0)
+            print(f"| {case} | {', '.join(map(str, sorted(counts[case])))} | {rate:.1f} | {rate / base:.3f} "
+                  f"| {mask_s * 1e6:.1f} | {path * 1e6:.1f} | {1 / (1 + path * base):.4f} |")
+    matcher.TokenMatcher.mask_logits = original  # type: ignore[method-assign]
+
+
+def _timed(call) -> float:
+    t = time.perf_counter()
+    call()
+    return time.perf_counter() - t
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", nargs="+", default=["smollm2", "gemma3-270m"])
     parser.add_argument("--peers", default=None, help="python of a venv with llguidance and outlines-core")
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--throughput", action="store_true", help="time whole generations instead of single masks")
+    parser.add_argument("--tokens", type=int, default=96)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    if args.throughput:
+        throughput(args.models, args.tokens, args.rounds)
+        return
     started = time.perf_counter()
     for category in "dsw":
         category_ranges(category)  # one-time per process (Unicode tables), not per constraint
@@ -138,21 +237,24 @@ def main() -> None:
             row = lmlang_case(model, vocab, where, value, args.repeats)
             rows.append({"case": case, "regex": regex, **row})
         peers = run_peers(args.peers, model, rows) if args.peers else {}
-        header = "| constraint | engine | compile ms | new state ms (median / max) | cached p50 µs | cached p99 µs |"
+        header = ("| constraint | engine | compile ms | new state ms (median / max) | cached p50 µs | cached p99 µs "
+                  "| copy + mask → masked_copy p50 µs | allowed_logits p50 µs |")
         print(header)
-        print("|" + "---|" * 6)
+        print("|" + "---|" * 8)
         for r in rows:
+            sparse = "–" if r["sparse_p50_us"] is None else f"{r['sparse_p50_us']:.1f}"
             print(
                 f"| {r['case']} | lmlang | {r['compile_ms']:.1f} | {r['new_ms']:.2f} / {r['new_max_ms']:.2f} "
-                f"| {r['p50_us']:.1f} | {r['p99_us']:.1f} |"
+                f"| {r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['copy_p50_us'] + r['p50_us']:.1f} → "
+                f"{r['masked_copy_p50_us']:.1f} | {sparse} |"
             )
             for engine, p in sorted(peers.get(r["case"], {}).items()):
                 if "error" in p:
-                    print(f"| {r['case']} | {engine} | error: {p['error'][:60]} | | | |")
+                    print(f"| {r['case']} | {engine} | error: {p['error'][:60]} | | | | | |")
                     continue
                 print(
                     f"| {r['case']} | {engine} | {p['compile_ms']:.1f} | {p['new_ms']:.2f} / {p['new_max_ms']:.2f} "
-                    f"| {p['p50_us']:.1f} | {p['p99_us']:.1f} |"
+                    f"| {p['p50_us']:.1f} | {p['p99_us']:.1f} | | |"
                 )
         del model
 

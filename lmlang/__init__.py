@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 from lmlang.errors import (CheckError, ConstraintError, InputError, LmlangError, LmlangSyntaxError, ModelError,
                            NotEnforcedError, QueryRuntimeError, UsageError)
-from lmlang.query import Query, compile, compile_file, query, run
+from lmlang.query import Query, compile, compile_file, query, run, score
 from lmlang.result import HoleScore, Result, Stats
 from lmlang.source import Source, Span
 
@@ -23,6 +23,7 @@ __all__ = [
     "compile_file",
     "run",
     "query",
+    "score",
     "Query",
     "Result",
     "Stats",

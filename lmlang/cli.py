@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from lmlang import __version__
 from lmlang.check import check
 from lmlang.errors import CheckError, LmlangError, LmlangSyntaxError, UsageError
+from lmlang.multimodel.trace import summary as trace_summary
 from lmlang.query import Query, compile_file
 from lmlang.result import Result
 from lmlang.syntax import parse
@@ -48,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     chk.add_argument("files", nargs="+")
     chk.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     commands.add_parser("lsp", help="start the language server on stdio (for editors)")
+    commands.add_parser("calibrate", help="fit a cascade's thresholds on labeled data (see lmlang calibrate -h)",
+                        add_help=False)
     return parser
 
 
@@ -55,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("LMLANG_DEBUG") == "1"
     try:
+        if argv[:1] == ["calibrate"]:
+            from lmlang.multimodel.calibrate import calibrate_main
+
+            return calibrate_main(argv[1:])
         args = _parser().parse_args(argv)
         if args.command == "run":
             return _run(args)
@@ -139,6 +146,9 @@ def _summarize(results: list[Result]) -> None:
             print(f"{name} = {value!r}")
         if result.return_value is not None:
             print(f"return {result.return_value!r}")
+    for result in results:
+        if result.trace:
+            print(trace_summary(result.trace), file=sys.stderr)
     print(f"[{results[0].model}: {sum(r.stats.prefill_tokens for r in results)} prompt tokens, "
           f"{sum(r.stats.generated_tokens for r in results)} generated, {sum(r.stats.seconds for r in results):.2f}s]",
           file=sys.stderr)

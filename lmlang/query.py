@@ -10,9 +10,10 @@ import ast as pyast
 import functools
 import inspect
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from lmlang.check import check
+from lmlang.decoding.catalog import DECODERS, decoder_args
 from lmlang.decoding.decoder import Decoder, DecoderSettings, TextSink
 from lmlang.errors import InputError, ModelError, UsageError
 from lmlang.interpret.execution import CompiledProgram
@@ -66,7 +67,15 @@ class Query:
                                    f"pass {flags} (or {missing[0]}=... in Python)")
         loaded = llama.load(model or self.model_name)
         results = decoder_for(loaded).run(program, inputs, settings, on_text)
-        return results if settings.name != "argmax" and settings.n > 1 else results[0]
+        return results if settings.results > 1 else results[0]
+
+    def score(self, candidates: Sequence[str], model: str | None = None, **inputs: Any) -> list[float]:
+        """The log-probability of each candidate as the value of the query's last hole (the one a
+        ``distribution`` clause scores), after running the query up to it; all candidates in one batch."""
+        settings = DecoderSettings.from_clause(self.program.decoder, {})
+        program = self.compiled(tuple(sorted(inputs)))
+        return decoder_for(llama.load(model or self.model_name)).score_program(program, inputs, settings,
+                                                                              [str(c) for c in candidates])
 
 
 def compile(source: str, name: str = "<query>", line_offset: int = 0) -> Query:  # noqa: A001 - the API's name
@@ -88,25 +97,31 @@ def run(source: str, model: str | None = None, **inputs: Any) -> Result | list[R
     return compile(source).run(model, **inputs)
 
 
+def score(prompt: str, continuations: Sequence[str], model: str | None = None) -> list[float]:
+    """log P(continuation | prompt) under ``model`` for each continuation, all evaluated in one batch."""
+    return decoder_for(llama.load(model)).score_text(prompt, [str(c) for c in continuations])
+
+
 def query(function: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Decorator: a function whose docstring is a query becomes that query; its parameters are the inputs.
 
     Calling it runs the query and returns the query's ``return`` value if it has one, else the :class:`Result`.
-    ``options`` may name ``model``, ``decoder`` and decoder arguments (``n``, ``temperature``, ``seed``...).
+    ``options`` may name ``model``, ``decoder`` and decoder arguments (``n``, ``temperature``, ``seed``...), and
+    so may a call, for that call (a call's ``decoder`` drops the options its decoder does not take).
     The compiled query is at ``.query`` and the full result of a call at ``.run(...)``.
     """
     def wrap(fn: Callable[..., Any]) -> Any:
         text, name, line_offset = _docstring_query(fn)
         compiled = compile(text, name, line_offset)
         signature = inspect.signature(fn)
-        model = options.get("model")
-        decoder = options.get("decoder")
-        decoder_args = {k: v for k, v in options.items() if k not in ("model", "decoder")}
 
         def run_call(*args: Any, **kwargs: Any) -> Result | list[Result]:
+            chosen = _call_options(options, kwargs, signature.parameters)
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
-            return compiled.run(model, decoder=decoder, decoder_args=decoder_args, **bound.arguments)
+            settings = {k: v for k, v in chosen.items() if k not in ("model", "decoder")}
+            return compiled.run(chosen.get("model"), decoder=chosen.get("decoder"), decoder_args=settings,
+                                **bound.arguments)
 
         @functools.wraps(fn)
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -120,6 +135,17 @@ def query(function: Callable[..., Any] | None = None, **options: Any) -> Any:
         return call
 
     return wrap(function) if function is not None else wrap
+
+
+def _call_options(options: Mapping[str, Any], kwargs: dict[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The decorator's options updated by those of one call, which are taken out of ``kwargs``."""
+    known = {"model", "decoder"}.union(*(decoder_args(name) for name in DECODERS))
+    given = {k: kwargs.pop(k) for k in list(kwargs) if k in known and k not in parameters}
+    chosen = dict(options)
+    if given.get("decoder") in DECODERS and given["decoder"] != options.get("decoder"):
+        chosen = {k: v for k, v in options.items() if k == "model" or k in decoder_args(given["decoder"])}
+    chosen.update(given)
+    return chosen
 
 
 def _docstring_query(fn: Callable[..., Any]) -> tuple[str, str, int]:

@@ -18,9 +18,11 @@ class Stats:
 class HoleScore:
     """How sure the model was of one hole's value."""
 
-    logprob: float  # sum of the log-probabilities of the value's generated tokens
+    logprob: float  # sum of the log-probabilities of the tokens chosen for the value (for a distribution: the
+    # chosen candidate's log-probability)
     mean_logprob: float | None  # the same per token
-    margin: float | None  # probability of the best first token minus that of the second
+    margin: float | None  # probability of the best first token minus that of the second, among the tokens the
+    # constraints allow (1.0 when they left no choice; for a distribution: between the two likeliest candidates)
     tokens: int
 
 
@@ -33,6 +35,8 @@ class Result:
     stats: Stats
     scores: dict[str, HoleScore] = field(default_factory=dict)
     distributions: dict[str, list[tuple[Any, float]]] = field(default_factory=dict)
+    logprob: float = 0.0  # of all the tokens the decoder chose in the run: what beam search ranks results by
+    trace: list[dict[str, Any]] = field(default_factory=list)  # each stage of the multi-model blocks run
 
     def to_json(self) -> dict[str, Any]:
         """The result as plain JSON data (values that JSON cannot hold become their ``repr``)."""
@@ -43,9 +47,12 @@ class Result:
             "model": self.model,
             "stats": asdict(self.stats),
             "scores": {k: asdict(v) for k, v in self.scores.items()},
+            "logprob": self.logprob,
         }
         if self.distributions:
             data["distributions"] = {k: [[_jsonable(c), p] for c, p in v] for k, v in self.distributions.items()}
+        if self.trace:
+            data["trace"] = [{k: _jsonable(v) for k, v in entry.items()} for entry in self.trace]
         return data
 
 

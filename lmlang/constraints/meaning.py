@@ -8,6 +8,12 @@ complete value, so the mask and the check cannot disagree. Decisions (documented
 * ``FLOAT``: the same integer part, then optionally ``.`` and digits; no exponent. ``float()`` converts it.
 * ``len(WORDS(V))`` counts ``V.split()``: runs of characters between Python whitespace (``str.isspace``).
 * ``len(V)`` counts characters (code points), as Python does.
+* Stop phrases: the value ends at the first place where a phrase has been written in full (several phrases
+  ending there: the shortest value wins), after the phrase for ``STOPS_AT`` and before it for ``STOPS_BEFORE``;
+  every other condition holds for that value. The mask therefore allows a phrase exactly where the value, cut
+  there, is complete (``INT(N) and STOPS_BEFORE(N, "\n")`` may end at the newline after a digit, not before
+  one). ``STOPS_AT`` keeps the phrase, so when no value the other conditions allow ends with it (``INT(N) and
+  STOPS_AT(N, "\n")``) the stop could never happen: that is an error that suggests ``STOPS_BEFORE``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ from lmlang.constraints import meaning
 from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS
 from lmlang.constraints.conditions import Condition, Translator, evaluate
 from lmlang.errors import ConstraintError
-from lmlang.masks import Automaton, TokenMatcher, Vocabulary, any_text, from_regex, intersect
+from lmlang.masks import (Automaton, TokenMatcher, Vocabulary, any_text, firing_phrases, from_regex, intersect,
+                          until_stop)
 from lmlang.source import Span
 from lmlang.syntax.ast import Expr, HoleType
 
@@ -151,9 +152,15 @@ def _type_condition(var: str, hole_type: HoleType | None) -> Condition | None:
 
 
 def _mask_language(var: str, conditions: list[Condition]) -> tuple[Automaton | None, int | None]:
-    """The automaton to mask with (None: nothing to mask) and the bound on characters kept as a counter."""
+    """The automaton to mask with (None: nothing to mask) and the bound on characters kept as a counter.
+
+    With stop phrases, the automaton reads the text the model writes, of which the value is the part up to the
+    first phrase (:func:`~lmlang.masks.until_stop`): a phrase is allowed only where the value, cut there, is
+    complete. The counter bounds the written text, so near the bound a ``STOPS_BEFORE`` phrase may not fit.
+    """
     languages = [c for c in conditions if c.language is not None]
     bounded = [c for c in conditions if c.chars is not None]
+    stopping = [c for c in conditions if c.stops]
     low = max((c.chars[0] for c in bounded), default=0)  # type: ignore[index]
     high = min((c.chars[1] for c in bounded if c.chars[1] is not None), default=None)  # type: ignore[index]
     if not languages and not bounded:
@@ -164,10 +171,30 @@ def _mask_language(var: str, conditions: list[Condition]) -> tuple[Automaton | N
     if low > 0:
         automaton = intersect(automaton, from_regex(meaning.char_count(low, None)))
     involved = languages + bounded
+    if not automaton.empty and stopping:
+        automaton = until_stop(automaton, tuple(s for c in stopping for s in c.stops))
+        involved += stopping
     if automaton.empty or (high is not None and int(automaton.min_chars[automaton.start]) > high):
         sources = " and ".join(c.source for c in involved)
         raise ConstraintError(_covering(involved), f"the constraints on {var} cannot all hold: {sources}")
+    if stopping:
+        _check_stops_can_end(var, stopping, languages + bounded, firing_phrases(automaton))
     return automaton, high
+
+
+def _check_stops_can_end(var: str, stopping: list[Condition], others: list[Condition], firing: frozenset[str]) -> None:
+    """A ``STOPS_AT`` keeps its phrase in the value: if no value the other conditions allow can end with it, the
+    stop could never happen, which is surely not what the query means."""
+    for cond in stopping:
+        if any(phrase in firing for phrase, _ in cond.stops) or not all(keep for _, keep in cond.stops):
+            continue
+        phrases = " or ".join(repr(p) for p, _ in cond.stops)
+        sources = " and ".join(c.source for c in others)
+        raise ConstraintError(
+            cond.span,
+            f"{cond.source} can never end {var}: STOPS_AT keeps the phrase in the value, and no value ending with "
+            f"{phrases} satisfies {sources}; use STOPS_BEFORE to end the value just before the phrase",
+        )
 
 
 def _covering(conditions: list[Condition]) -> Span:

@@ -1,23 +1,27 @@
 """Decoders over whole programs: they drive runs of a compiled program on a model and fill its holes.
 
 A run (:class:`Run`) pairs an ``Execution`` (the program's Python state) with a ``Prompt`` (its text and cache
-sequence). ``argmax`` drives one run; ``sample(n=...)`` drives ``n`` runs that share the evaluated prefix in the
-cache.
+sequence). ``argmax`` (and ``sample`` with n=1) drives one run; ``sample(n=...)`` drives ``n`` runs in lockstep
+(:mod:`.lockstep`) and ``beam``, ``beam_sample`` and ``best_k`` search over runs (:mod:`.beam`): their runs share
+the evaluated prefix in the cache and advance one token each per llama_decode.
+
+A ``distribution`` hole is scored instead of generated: every candidate's log-probability after the prompt, all
+candidates in one batched evaluation over the shared prefix.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from lmlang import constraints, multimodel
 from lmlang.decoding.catalog import DECODERS, decoder_args
-from lmlang.decoding.hole import HoleOutcome, HoleRequest, decode_hole
-from lmlang.decoding.sampler import Sampler, log_softmax_at
-from lmlang.errors import ConstraintError, LmlangError, NotEnforcedError, QueryRuntimeError, UsageError
+from lmlang.decoding.hole import HoleCursor, HoleOutcome, HoleRequest, generate
+from lmlang.decoding.sampler import Sampler
+from lmlang.errors import ConstraintError, QueryRuntimeError, UsageError
 from lmlang.interpret.execution import (BlockEvent, CompiledProgram, Execution, Finished, HoleEvent,
                                         NestedEvent, RoleEvent, TextEvent)
 from lmlang.interpret.prompt import Prompt
@@ -28,6 +32,7 @@ from lmlang.source import Span
 from lmlang.syntax import ast
 
 DEFAULT_MAX_TOKENS = 256  # per hole, unless the decoder clause or a constraint says otherwise
+SEARCHES = ("beam", "beam_sample", "best_k")  # decoders that search over several runs of the program
 
 # Called with each piece of text as it is produced, and whether the model wrote it.
 TextSink = Callable[[str, bool], None]
@@ -43,6 +48,7 @@ class DecoderSettings:
     top_k: int = 0
     top_p: float = 1.0
     seed: int | None = None
+    k: int | None = None  # best_k: how many results
     max_tokens: int = DEFAULT_MAX_TOKENS
     max_len: int | None = None
     span: Span | None = field(default=None, compare=False)
@@ -59,22 +65,36 @@ class DecoderSettings:
                 if key is None:
                     raise UsageError(arg.span, f"give the decoder's arguments by name, as in {clause.name}(n=2)")
                 args[key] = _literal(arg.value)
-        name = overrides.get("decoder", name)
+        chosen = overrides.get("decoder") or name
+        if chosen not in DECODERS:
+            raise UsageError(span, f"unknown decoder '{chosen}': use one of {', '.join(DECODERS)}")
+        if chosen != name:  # another decoder replaces the clause's: its arguments go with it, bounds stay
+            args = {k: v for k, v in args.items() if k in decoder_args(chosen)}
+            name = chosen
         args.update({k: v for k, v in overrides.items() if k != "decoder" and v is not None})
-        if name not in DECODERS:
-            raise UsageError(span, f"unknown decoder '{name}': use one of {', '.join(DECODERS)}")
         unknown = set(args) - decoder_args(name)
         if unknown:
             raise UsageError(span, f"the decoder {name} takes no argument {', '.join(sorted(unknown))}; "
                                    f"it takes {', '.join(sorted(decoder_args(name)))}")
-        known = {k: args[k] for k in ("n", "temperature", "top_k", "top_p", "seed", "max_tokens", "max_len") if k in args}
+        fields = ("n", "temperature", "top_k", "top_p", "seed", "k", "max_tokens", "max_len")
+        known = {k: args[k] for k in fields if k in args}
         settings = DecoderSettings(name=name, span=span, **known)
-        if name in ("beam", "beam_sample", "best_k"):
-            raise NotEnforcedError(span, f"the {name} decoder is not available yet: use argmax or sample(n=...)")
+        for key in ("n", "k", "max_tokens"):
+            value = getattr(settings, key)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UsageError(span, f"the decoder argument {key} must be a positive whole number, not {value!r}")
         return settings
 
-    def sampler(self, seed_offset: int = 0) -> Sampler:
+    @property
+    def results(self) -> int:
+        """How many results the decoder returns."""
         if self.name == "argmax":
+            return 1
+        return (self.k or self.n) if self.name == "best_k" else self.n
+
+    def sampler(self, seed_offset: int = 0) -> Sampler:
+        """The token chooser of one run (the ``seed_offset``-th); greedy for the decoders that do not sample."""
+        if self.name in ("argmax", "beam", "best_k"):
             return Sampler(temperature=0.0)
         seed = None if self.seed is None else self.seed + seed_offset
         return Sampler(self.temperature, self.top_k, self.top_p, seed)
@@ -99,14 +119,32 @@ class Run:
         self.generated_tokens = 0
         self.logprob = 0.0
         self.depth = 0
+        self.trace: list[dict[str, Any]] = []  # the stages of its multi-model blocks (lmlang.multimodel)
 
     def fork(self) -> Run:
-        other = Run(self.execution.fork(), self.prompt.fork())
+        """An independent copy (the cache sequence forked, sharing what is evaluated). At a hole, a block or the
+        end, the copy stands at the same point: the replayed events before it are already in the copied prompt."""
+        execution = self.execution.fork()
+        stops = (HoleEvent, BlockEvent, Finished)
+        if isinstance(self.execution.next_event(), stops):
+            while not isinstance(execution.next_event(), stops):
+                execution.resume(None)
+        other = Run(execution, self.prompt.fork())
         other.variables = dict(self.variables)
         other.scores = dict(self.scores)
         other.distributions = dict(self.distributions)
+        other.trace = list(self.trace)
         other.generated_tokens, other.logprob, other.depth = self.generated_tokens, self.logprob, self.depth
         return other
+
+
+@dataclass
+class OpenHole:
+    """A run stopped at a hole whose value is being generated."""
+
+    event: HoleEvent
+    plan: Any  # constraints.HolePlan
+    cursor: HoleCursor
 
 
 class Decoder:
@@ -126,27 +164,52 @@ class Decoder:
 
     def run(self, program: CompiledProgram, inputs: Mapping[str, Any], settings: DecoderSettings,
             on_text: TextSink | None = None) -> list[Result]:
-        """``settings.n`` results of the program (one for argmax), each from its own run."""
-        count = 1 if settings.name == "argmax" else settings.n
-        results = []
-        for i in range(count):
-            started = time.perf_counter()
-            run = Run(program.start(inputs), Prompt(self.model, self.pool))
-            try:
-                value = self._drive(run, settings, settings.sampler(i), on_text if i == 0 else None)
-            finally:
+        """The results of the program under ``settings``: one, or ``settings.results`` ranked best first."""
+        from lmlang.decoding import beam, lockstep  # they build on this module
+
+        started = time.perf_counter()
+        runs: list[Run] = []
+        try:
+            if settings.name in SEARCHES:
+                finished = beam.search(self, program, inputs, settings, runs)
+            elif settings.results > 1:
+                finished = lockstep.sample(self, program, inputs, settings, runs)
+            else:
+                runs.append(Run(program.start(inputs), Prompt(self.model, self.pool)))
+                finished = [(runs[0], self._drive(runs[0], settings, settings.sampler(0), on_text))]
+                on_text = None  # streamed already
+        finally:
+            for run in runs:
                 run.prompt.close()
-            results.append(self._result(run, value, time.perf_counter() - started))
+        elapsed = time.perf_counter() - started
+        results = [self._result(run, value, elapsed) for run, value in finished]
+        if on_text is not None and results:  # several runs advanced together: show the best one
+            on_text(results[0].prompt, False)
         return results
 
     def _drive(self, run: Run, settings: DecoderSettings, sampler: Sampler, on_text: TextSink | None) -> Any:
+        """Run the program of ``run`` to its end, one hole after the other; its return value."""
+        while True:
+            event = self._advance(run, settings, sampler, on_text)
+            if isinstance(event, Finished):
+                return event.value
+            run.execution.resume(self._fill(run, event, settings, sampler, on_text))
+
+    def _advance(self, run: Run, settings: DecoderSettings, sampler: Sampler, on_text: TextSink | None,
+                 stop_at: int | None = None) -> HoleEvent | Finished:
+        """Run the program up to the next hole to generate (prompt text, roles, blocks and scored
+        ``distribution`` holes on the way are handled here), the hole of site ``stop_at``, or its end."""
         execution = run.execution
         while True:
             event = execution.next_event()
             if isinstance(event, Finished):
-                return event.value
+                return event
             value = None
-            if isinstance(event, TextEvent):
+            if isinstance(event, HoleEvent):
+                if event.site.distribution is None or event.site.index == stop_at:
+                    return event
+                value = self._distribution(run, event, on_text)
+            elif isinstance(event, TextEvent):
                 run.prompt.add_text(event.text)
                 if on_text is not None:
                     on_text(event.text, False)
@@ -158,19 +221,19 @@ class Decoder:
                 run.depth += 1 if event.entering else -1
                 if not event.entering and event.site.depth == 0:
                     run.variables[event.site.hole.name] = event.value
-            elif isinstance(event, HoleEvent):
-                value = self._fill(run, event, settings, sampler, on_text)
             elif isinstance(event, BlockEvent):
                 value = multimodel.run_block(self, run, event, settings, on_text)
             execution.resume(value)
 
     def _fill(self, run: Run, event: HoleEvent, settings: DecoderSettings, sampler: Sampler,
               on_text: TextSink | None) -> Any:
-        site = event.site
-        hole = site.hole
-        if site.distribution is not None:
-            return self._distribution(run, event)
-        plan = constraints.plan_hole(hole.name, site.where, hole.type, event.env, event.env)
+        hole = self.open_hole(run, event, settings, on_text)
+        return self.close_hole(run, hole, generate(hole.cursor, sampler))
+
+    def open_hole(self, run: Run, event: HoleEvent, settings: DecoderSettings, on_text: TextSink | None) -> OpenHole:
+        """Evaluate the prompt up to the hole and set up its generation under its constraints."""
+        hole = event.site.hole
+        plan = constraints.plan_hole(hole.name, event.site.where, hole.type, event.env, event.env)
         seq = run.prompt.flush()
         room = (settings.max_len or self.model.n_ctx) - len(seq.tokens)
         limit = min(x for x in (settings.max_tokens, plan.max_tokens, room) if x is not None)
@@ -179,10 +242,13 @@ class Decoder:
                                              f"tokens; raise max_len or n_ctx")
         request = HoleRequest(hole.name, hole.span, plan.stops, limit, plan.matcher(self.vocabulary))
         sink = None if on_text is None else (lambda piece: on_text(piece.decode("utf-8", "replace"), True))
-        outcome = decode_hole(seq, request, sampler, sink)
-        value = plan.finish(outcome.text)
+        return OpenHole(event, plan, HoleCursor(seq, request, sink))
+
+    def close_hole(self, run: Run, hole: OpenHole, outcome: HoleOutcome) -> Any:
+        """The hole's checked value, now part of the run; resume the run's execution with it."""
+        value = hole.plan.finish(outcome.text)
         run.prompt.add_generated(outcome.text)
-        self._record(run, hole.name, site.depth, value, outcome)
+        self._record(run, hole.event.site.hole.name, hole.event.site.depth, value, outcome)
         return value
 
     def _record(self, run: Run, name: str, depth: int, value: Any, outcome: HoleOutcome) -> None:
@@ -192,7 +258,8 @@ class Decoder:
             run.variables[name] = value
             run.scores[name] = HoleScore(outcome.logprob, outcome.mean_logprob, outcome.margin, len(outcome.tokens))
 
-    def _distribution(self, run: Run, event: HoleEvent) -> Any:
+    def _distribution(self, run: Run, event: HoleEvent, on_text: TextSink | None) -> Any:
+        """Score each candidate of the hole's ``distribution`` clause; the likeliest is the hole's value."""
         site = event.site
         dist = site.distribution
         assert dist is not None
@@ -204,33 +271,72 @@ class Decoder:
         if not candidates:
             raise QueryRuntimeError(dist.values.span, f"distribution {dist.var} has no candidates")
         seq = run.prompt.flush()
-        scores = np.array([self.score_continuation(seq, str(c)) for c in candidates])
+        texts = [str(c) for c in candidates]
+        branches = [self.model.tokenize(text) for text in texts]
+        logprobs = self.model.evaluate_branches(seq, branches)
+        scores = np.array([float(lp.sum()) for lp in logprobs])
         probs = np.exp(scores - scores.max())
         probs /= probs.sum()
         best = int(np.argmax(probs))
-        text = str(candidates[best])
-        seq.append(self.model.tokenize(text))
-        run.prompt.add_generated(text)
+        top = np.sort(probs)[::-1]
+        seq.append(branches[best])
+        run.prompt.add_generated(texts[best])
+        if on_text is not None:
+            on_text(texts[best], True)
         run.distributions[dist.var] = [(c, float(p)) for c, p in zip(candidates, probs)]
-        self._record(run, dist.var, site.depth, candidates[best],
-                     HoleOutcome(text, [], [float(scores[best])], float(abs(np.sort(probs)[-1] - (np.sort(probs)[-2] if len(probs) > 1 else 0.0)))))
+        margin = float(top[0] - (top[1] if len(top) > 1 else 0.0))
+        outcome = HoleOutcome(texts[best], branches[best], [float(x) for x in logprobs[best]], margin)
+        self._record(run, dist.var, site.depth, candidates[best], outcome)
         return candidates[best]
+
+    def score_continuations(self, seq: Any, texts: list[str]) -> list[float]:
+        """log P(text | what ``seq`` holds) for each text, all evaluated in one batch on forks of ``seq``."""
+        branches = [self.model.tokenize(text) for text in texts]
+        return [float(lp.sum()) for lp in self.model.evaluate_branches(seq, branches)]
 
     def score_continuation(self, seq: Any, text: str) -> float:
         """log P(text | what ``seq`` holds): the sum of its tokens' log-probabilities under the model."""
-        tokens = self.model.tokenize(text)
-        branch = seq.fork()
+        return self.score_continuations(seq, [text])[0]
+
+    def score_text(self, prompt: str, continuations: list[str]) -> list[float]:
+        """log P(continuation | prompt) for each continuation (the prompt is plain text, BOS added if the model
+        wants one)."""
+        run_prompt = Prompt(self.model, self.pool)
+        run_prompt.add_text(prompt)
         try:
-            total = 0.0
-            for i, token in enumerate(tokens):
-                total += float(log_softmax_at(branch.logits(), [token])[0])
-                if i + 1 < len(tokens):
-                    branch.append([token])
-            return total
+            return self.score_continuations(run_prompt.flush(), continuations)
         finally:
-            branch.release()
+            run_prompt.close()
+
+    def score_program(self, program: CompiledProgram, inputs: Mapping[str, Any], settings: DecoderSettings,
+                      candidates: list[str]) -> list[float]:
+        """Run the program (one run, ``settings``' chooser) up to its last hole, which is not generated: the
+        log-probability of each candidate as its value instead."""
+        target = _last_hole(program)
+        run = Run(program.start(inputs), Prompt(self.model, self.pool))
+        sampler = settings.sampler(0)
+        try:
+            while True:
+                event = self._advance(run, settings, sampler, None, stop_at=target)
+                if isinstance(event, Finished):
+                    raise UsageError(None, "the query ended before reaching its last hole, so there is nothing "
+                                           "to score the candidates as")
+                if event.site.index == target:
+                    return self.score_continuations(run.prompt.flush(), candidates)
+                run.execution.resume(self._fill(run, event, settings, sampler, None))
+        finally:
+            run.prompt.close()
 
     def _result(self, run: Run, value: Any, seconds: float) -> Result:
         stats = Stats(run.prompt.prefill_tokens, run.generated_tokens, seconds)
         return Result(run.prompt.text, dict(run.variables), value, self.model.name, stats, dict(run.scores),
-                      dict(run.distributions))
+                      dict(run.distributions), run.logprob, list(run.trace))
+
+
+def _last_hole(program: CompiledProgram) -> int:
+    """The site of the query's last hole: the one a ``distribution`` clause scores."""
+    top = [site for site in program.sites if site.depth == 0]
+    if not top:
+        raise UsageError(None, "the query has no hole to score candidates at")
+    scored = [site.index for site in top if site.distribution is not None]
+    return scored[-1] if scored else top[-1].index

@@ -28,6 +28,8 @@ class Sampler:
             return int(np.argmax(logits))
         scaled = logits.astype(np.float64) / self.temperature
         candidates = np.flatnonzero(np.isfinite(scaled))
+        if not len(candidates):  # everything is masked: the caller reports it
+            return int(np.argmax(logits))
         values = scaled[candidates]
         if self.top_k and self.top_k < len(candidates):
             keep = np.argpartition(values, -self.top_k)[-self.top_k :]
@@ -41,6 +43,17 @@ class Sampler:
             order = order[:cut]
             candidates, probs = candidates[order], probs[order] / probs[order].sum()
         return int(candidates[self._rng.choice(len(candidates), p=probs)])
+
+    def expand(self, logits: np.ndarray, count: int) -> np.ndarray:
+        """Up to ``count`` distinct allowed tokens to extend a beam with: the most likely ones, or (when
+        sampling) ones drawn without replacement from the tempered distribution (Gumbel top-k)."""
+        keys = logits.astype(np.float64)
+        if not self.greedy:
+            keys = keys / self.temperature + self._rng.gumbel(size=keys.shape)
+        count = min(count, len(keys))
+        best = np.argpartition(keys, -count)[-count:]
+        best = best[np.argsort(-keys[best])]
+        return best[np.isfinite(logits[best])]
 
 
 def log_softmax_at(logits: np.ndarray, tokens: np.ndarray | list[int]) -> np.ndarray:

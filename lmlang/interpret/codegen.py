@@ -185,6 +185,7 @@ def _multi_model_block(out: _Emitter, stmt: ast.Cascade | ast.Route, indent: int
     bodies = [stmt.body] if isinstance(stmt, ast.Cascade) else [body for _, body in stmt.arms]
     names = sorted({name for body in bodies for name in bound_names(body)})
     function = out.fresh("block")
+    index = len(out.blocks)  # taken before the body: blocks nested in it are appended after this one
     out.blocks.append(stmt)
     out.emit(indent, f"def {function}(__lm_arm=0):", stmt.span)
     for arm, body in enumerate(bodies):
@@ -192,10 +193,17 @@ def _multi_model_block(out: _Emitter, stmt: ast.Cascade | ast.Route, indent: int
         _block(out, body, indent + 2, ctx)
     out.emit(indent + 1, "if False: yield None")
     out.emit(indent + 1, "return {k: v for k, v in locals().items() if not k.startswith('__lm')}")
+    _block_scope(out, function, indent, stmt)
     values = out.fresh("values")
-    out.emit(indent, f"{values} = yield __lm_block({len(out.blocks) - 1}, {function})", stmt.span)
+    out.emit(indent, f"{values} = yield __lm_block({index}, {function})", stmt.span)
     for name in names:
         out.emit(indent, f"if {name!r} in {values}: {name} = {values}[{name!r}]", stmt.span)
+
+
+def _block_scope(out: _Emitter, function: str, indent: int, stmt: ast.Cascade | ast.Route) -> None:
+    """The variables visible where the block stands, attached to its body function: the multi-model runtime
+    evaluates the block's header (models, route inputs and arms) and its condition in them."""
+    out.emit(indent, f"{function}.scope = locals()", stmt.span)
 
 
 def bound_names(stmts: tuple[ast.Stmt, ...]) -> set[str]:

@@ -1,12 +1,14 @@
 """Token masks: constraints compiled to byte automata and matched against a model's vocabulary.
 
 :mod:`.automaton` holds the automata (built from regular expressions by :mod:`.regex`, over UTF-8 bytes from
-:mod:`.utf8`), :mod:`.vocabulary` a model's tokens, and :mod:`.matcher` the per-state masks.
+:mod:`.utf8`), :mod:`.stops` adds stop phrases to an automaton, :mod:`.vocabulary` holds a model's tokens, and
+:mod:`.matcher` the per-state masks.
 """
 
 from lmlang.masks.automaton import Automaton, any_text, from_regex, intersect, literals, negate, union
 from lmlang.masks.matcher import TokenMatcher
 from lmlang.masks.regex import PatternError
+from lmlang.masks.stops import firing_phrases, until_stop
 from lmlang.masks.vocabulary import Vocabulary
 
 __all__ = [
@@ -15,9 +17,11 @@ __all__ = [
     "TokenMatcher",
     "Vocabulary",
     "any_text",
+    "firing_phrases",
     "from_regex",
     "intersect",
     "literals",
     "negate",
     "union",
+    "until_stop",
 ]

@@ -84,12 +84,17 @@ class Automaton:
             seen.add(state)
             live = np.flatnonzero(self.table[state])
             if self.accept[state]:
-                return bytes(out) if out and len(live) == 0 else None
+                # Going on only into "anything goes" (a stop phrase was written: the value ends here anyway).
+                ends = len(live) == 0 or all(self._universal(int(t)) for t in set(self.table[state, live].tolist()))
+                return bytes(out) if out and ends else None
             if len(live) != 1:
                 return None
             out.append(int(live[0]))
             state = int(self.table[state, live[0]])
         return None
+
+    def _universal(self, state: int) -> bool:
+        return bool(self.accept[state]) and bool((self.table[state] == state).all())
 
 
 # ------------------------------------------------------------------------------------------ building
@@ -97,7 +102,7 @@ class Automaton:
 
 def from_regex(pattern: str, key: str | None = None) -> Automaton:
     """The automaton of a Python regular expression, full match (raises :class:`PatternError`)."""
-    return _cached(key or f"re:{pattern!r}", lambda: determinize(regex_nfa(pattern)))
+    return cached(key or f"re:{pattern!r}", lambda: determinize(regex_nfa(pattern)))
 
 
 def literals(values: Iterable[bytes], key: str) -> Automaton:
@@ -123,7 +128,7 @@ def literals(values: Iterable[bytes], key: str) -> Automaton:
                 table[s, list(row)] = list(row.values())
         return table, np.array(accept)
 
-    return _cached(key, build)
+    return cached(key, build)
 
 
 def any_text() -> Automaton:
@@ -148,7 +153,7 @@ def _product(a: Automaton, b: Automaton, mode: str) -> Automaton:
     if mode == "and" and a.key == b.key:
         return a
     key = f"{mode}({a.key},{b.key})"
-    return _cached(key, lambda: _explore_product(a, b, mode))
+    return cached(key, lambda: _explore_product(a, b, mode))
 
 
 def _explore_product(a: Automaton, b: Automaton, mode: str) -> tuple[np.ndarray, np.ndarray]:
@@ -314,7 +319,7 @@ def _renumber(table: np.ndarray, accept: np.ndarray, classes: np.ndarray) -> tup
 _CACHE: dict[str, Automaton] = {}
 
 
-def _cached(key: str, build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> Automaton:
+def cached(key: str, build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> Automaton:
     """Automata are built once per process per language: a query run again reuses them (and their masks)."""
     found = _CACHE.get(key)
     if found is None:

@@ -8,6 +8,12 @@ an earlier run of the same query -- is a lookup plus one numpy operation on the 
 A bound on the number of characters is a counter next to the automaton state rather than part of the automaton
 (which would multiply its states by the bound): each state's allowed tokens are sorted by how many characters
 they need at least (their own plus the fewest that must still follow), and the tokens that fit are a prefix.
+
+Applying a mask costs what it writes: with few allowed tokens, the logits row is filled with -inf around them
+(a pass over the row, about 16 µs for Gemma's 262,144 tokens); with few disallowed ones, -inf is written at
+those only; otherwise a stored 0/-inf row is added. :meth:`TokenMatcher.masked_copy` does the same into another
+buffer (no separate copy of the backend's read-only logits), and :meth:`TokenMatcher.allowed_logits` returns only
+the allowed tokens and their logits, touching nothing else: what a decoder needs to choose among few tokens.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ _NEG_INF = np.float32(-np.inf)
 # 0/-inf row (measured: a fill and an add both cost about one pass over the logits; the gather and scatter
 # around the fill cost ~2 ns per allowed token).
 _FEW = 1024
+# Writing -inf at the disallowed ids beats a pass over the row while they are fewer than this share of the
+# vocabulary (measured: ~0.75 ns per scattered id against ~0.1 ns per element of a pass).
+_FEW_BLOCKED_SHARE = 12
 # Bias rows (one float32 per token) kept per automaton and vocabulary, most recently used first.
 _BIAS_BUDGET_BYTES = 256 << 20
 
@@ -31,13 +40,14 @@ _BIAS_BUDGET_BYTES = 256 << 20
 class _StateMask:
     """What one automaton state allows on one vocabulary."""
 
-    __slots__ = ("ids", "ends", "need", "ids_by_need", "need_sorted")
+    __slots__ = ("ids", "ends", "ids_by_need", "need_sorted", "blocked")
 
     def __init__(self, ids: np.ndarray, ends: np.ndarray) -> None:
         self.ids = ids  # allowed token ids (EOG included where the state accepts)
         self.ends = ends  # the state each allowed token leads to (EOG: the state itself)
         self.ids_by_need: np.ndarray | None = None
         self.need_sorted: np.ndarray | None = None
+        self.blocked: np.ndarray | None = None  # the disallowed ids, kept when they are few
 
 
 class _Masks:
@@ -110,6 +120,16 @@ class _Masks:
             order = np.argsort(need.astype(np.int16) if need.max(initial=0) < 32000 else need, kind="stable")
             mask.ids_by_need, mask.need_sorted = mask.ids[order], need[order]
         return mask.ids_by_need, mask.need_sorted
+
+    def blocked(self, s: int) -> np.ndarray | None:
+        """The ids ``s`` does not allow, when they are few enough to write -inf at them one by one; else None."""
+        mask = self.state(s)
+        size = self.vocab.size
+        if mask.blocked is None and size - len(mask.ids) <= size // _FEW_BLOCKED_SHARE:
+            row = np.ones(size, dtype=bool)
+            row[mask.ids] = False
+            mask.blocked = np.flatnonzero(row)
+        return mask.blocked
 
     def bias(self, s: int) -> np.ndarray:
         row = self.bias_rows.get(s)
@@ -196,18 +216,47 @@ class TokenMatcher:
 
     def mask_logits(self, state: int, logits: np.ndarray) -> None:
         """Disallowed tokens' logits become -inf, in place."""
+        self.masked_copy(state, logits, logits)
+
+    def masked_copy(self, state: int, logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``logits`` with the disallowed tokens at -inf, written into ``out`` (a new array if None; may be
+        ``logits`` itself). ``logits`` may be read-only: this replaces a copy followed by :meth:`mask_logits`."""
+        if out is None:
+            out = np.empty_like(logits)
         if state <= DEAD:
-            logits.fill(_NEG_INF)
-            return
+            out.fill(_NEG_INF)
+            return out
         ids, k = self._allowed_ids(state)
         if k <= _FEW:
             kept = logits[ids[:k]]
-            logits.fill(_NEG_INF)
-            logits[ids[:k]] = kept
+            out.fill(_NEG_INF)
+            out[ids[:k]] = kept
+            return out
+        s = state % self._width
+        blocked = self._masks.blocked(s)
+        if blocked is not None:
+            if out is not logits:
+                np.copyto(out, logits)
+            out[blocked] = _NEG_INF
         else:
-            logits += self._masks.bias(state % self._width)
-            if k < len(ids):
-                logits[ids[k:]] = _NEG_INF
+            np.add(logits, self._masks.bias(s), out=out)
+        if k < len(ids):
+            out[ids[k:]] = _NEG_INF
+        return out
+
+    def allowed_logits(self, state: int, logits: np.ndarray, most: int = _FEW) -> tuple[np.ndarray, np.ndarray] | None:
+        """The allowed token ids (in no particular order) and their logits, when at most ``most`` are allowed; else None.
+
+        Touches only those logits: a decoder choosing among them (argmax, sampling, log-probabilities) then never
+        writes the vocabulary-wide row. The arrays are empty when no token is allowed.
+        """
+        if state <= DEAD:
+            return np.zeros(0, np.intp), np.zeros(0, logits.dtype)
+        ids, k = self._allowed_ids(state)
+        if k > most:
+            return None
+        chosen = ids[:k]
+        return chosen, logits[chosen]
 
     def allowed(self, state: int) -> np.ndarray:
         """A boolean row over the vocabulary: which tokens may come next."""

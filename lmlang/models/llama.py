@@ -233,6 +233,55 @@ class Model:
             raise UsageError(None, "decode_step got the same sequence twice")
         self._evaluate([(seq, [token]) for seq, token in zip(seqs, tokens)])
 
+    # -- scoring continuations (used by `distribution` and `lmlang.score`) ---------------------------------------
+
+    def evaluate_branches(self, seq: Sequence, branches: list[list[int]]) -> list[numpy.ndarray]:
+        """For each branch, the log-probability (float64) of each of its tokens after ``seq``'s tokens and the
+        branch's earlier tokens. ``seq`` is left as it was.
+
+        Each branch is evaluated on a temporary fork of ``seq`` (the prefix is shared, not recomputed), all
+        branches in one llama_decode with logits at every position; more calls only when the branches exceed
+        one batch or the free sequence ids.
+        """
+        after_prefix = seq.logits()
+        results = [numpy.zeros(len(b), numpy.float64) for b in branches]
+        for branch, logprobs in zip(branches, results):
+            if branch:
+                logprobs[0] = _log_prob(after_prefix, branch[0])
+        longer = [(branch, logprobs) for branch, logprobs in zip(branches, results) if len(branch) > 1]
+        while longer:
+            room = max(1, len(self._free_ids))
+            self._evaluate_group(seq, longer[:room])
+            longer = longer[room:]
+        return results
+
+    def _evaluate_group(self, seq: Sequence, group: list[tuple[list[int], numpy.ndarray]]) -> None:
+        """Fill in the log-probabilities of the second and later tokens of each branch of ``group``."""
+        longest = len(seq.tokens) + max(len(branch) for branch, _ in group)
+        if longest > self.n_ctx:
+            raise self._context_full(longest)
+        self._keep_logits_of_others(set())  # seq's logits (and others') must survive the decode
+        forks = [seq.fork() for _ in group]
+        try:
+            rows: list[tuple[Sequence, int, int, bool]] = []
+            targets: list[tuple[list[int], numpy.ndarray, int]] = []  # per row: the branch token it predicts
+            for fork, (branch, logprobs) in zip(forks, group):
+                start = len(fork.tokens)
+                for j, token in enumerate(branch[:-1]):
+                    rows.append((fork, start + j, token, True))
+                    targets.append((branch, logprobs, j + 1))
+            for first in range(0, len(rows), self._n_batch):
+                chunk = rows[first : first + self._n_batch]
+                status = self._batch.decode(self._ctx, chunk)
+                if status != 0:
+                    raise self._decode_failure(status)
+                self.evaluated_tokens += len(chunk)
+                for row, (branch, logprobs, position) in enumerate(targets[first : first + len(chunk)]):
+                    logprobs[position] = _log_prob(self._logits_row(row), branch[position])
+        finally:
+            for fork in forks:
+                fork.release()
+
     def _release(self, seq_id: int) -> None:
         llama.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
         self._live.pop(seq_id, None)
@@ -435,6 +484,12 @@ class _Batch:
             self.output[:count] = [row[3] for row in rows]
         self.struct.n_tokens = count
         return llama.llama_decode(ctx, self.struct)
+
+
+def _log_prob(logits: numpy.ndarray, token: int) -> float:
+    """log softmax(logits)[token], in double precision."""
+    peak = float(logits.max())
+    return float(logits[token]) - peak - float(numpy.log(numpy.exp(logits - peak, dtype=numpy.float64).sum()))
 
 
 def _frozen_copy(logits: numpy.ndarray) -> numpy.ndarray:

@@ -154,3 +154,36 @@ def test_matcher_is_cached_and_masks(smollm2):
     allowed = {vocab.token_bytes[t] for t in np.flatnonzero(m.allowed(m.start()))}
     assert allowed <= {b"y", b"ye", b"yes", b"n", b"no"} and b"yes" in allowed
     assert plan("X", 'STOPS_AT(X, ".")').matcher(vocab) is None
+
+
+def test_stop_phrase_is_allowed_where_the_value_is_complete():
+    p = plan("N", 'INT(N) and STOPS_BEFORE(N, "\\n")')
+    written = p.automaton
+    assert written.matches(b"42\n") and written.matches(b"42\nanything after")  # cut at the newline
+    assert not written.matches(b"\n") and not written.matches(b"-\n")  # the value would be incomplete
+    assert written.matches(b"42")  # or ended by end-of-sequence
+    assert p.finish("42") == 42
+
+
+def test_stops_at_keeps_its_phrase_under_the_other_conditions():
+    p = plan("X", 'REGEX(X, r"[a-z ]+\\.") and STOPS_AT(X, ".")')
+    assert p.automaton.matches(b"the end.") and not p.automaton.matches(b".")
+    assert p.finish("the end.") == "the end."
+
+
+def test_stops_at_that_can_never_end_the_value_is_an_error():
+    with pytest.raises(ConstraintError) as info:
+        plan("N", 'INT(N) and STOPS_AT(N, "\\n")')
+    assert "use STOPS_BEFORE" in info.value.message
+    assert info.value.span.text == 'STOPS_AT(N, "\\n")'
+    plan("N", 'INT(N) and STOPS_AT(N, ["\\n", "0"])')  # one phrase of the list can end it
+
+
+def test_stops_before_that_always_cuts_short_is_unsatisfiable():
+    with pytest.raises(ConstraintError, match="cannot all hold"):
+        plan("X", 'X == "ab" and STOPS_BEFORE(X, "b")')
+
+
+def test_a_value_left_with_one_way_to_go_is_still_forced_with_a_stop_phrase():
+    p = plan("X", 'X == " Paris" and STOPS_BEFORE(X, "\\n")')
+    assert p.automaton.forced(p.automaton.start) == b" Paris"

@@ -122,3 +122,30 @@ def test_special_tokens_never_match_and_eog_only_when_complete(smollm2_vocab):
     assert matcher.allowed(after)[eog].all()
     assert not matcher.allowed(after)[sorted(vocab.special - vocab.eog)].any()
     assert matcher.advance(start, eog[0]) == -1
+
+
+@pytest.mark.parametrize("pattern", [r"[0-9]+", r"[a-z ]+", r"(?s:.*)", r"[^@]*"])
+@pytest.mark.parametrize("max_chars", [None, 6])
+def test_every_way_of_masking_agrees(vocab, pattern, max_chars):
+    matcher = TokenMatcher(from_regex(pattern), vocab, max_chars)
+    logits = np.random.default_rng(3).standard_normal(vocab.size).astype(np.float32)
+    logits.flags.writeable = False  # as the backend hands them out
+    state = matcher.start()
+    for _ in range(2):
+        allowed = matcher.allowed(state)
+        expected = np.where(allowed, logits, -np.inf)
+        in_place = logits.copy()
+        matcher.mask_logits(state, in_place)
+        assert np.array_equal(in_place, expected)
+        assert np.array_equal(matcher.masked_copy(state, logits), expected)
+        buffer = np.zeros_like(logits)
+        assert matcher.masked_copy(state, logits, buffer) is buffer and np.array_equal(buffer, expected)
+        sparse = matcher.allowed_logits(state, logits, most=vocab.size)
+        ids, values = sparse
+        assert sorted(ids.tolist()) == np.flatnonzero(allowed).tolist() and np.array_equal(values, logits[ids])
+        if allowed.sum() > 1024:
+            assert matcher.allowed_logits(state, logits) is None
+        token = int(ids[np.argmax(values)])
+        state = matcher.advance(state, token) if token not in vocab.eog else state
+    assert matcher.allowed_logits(-1, logits)[0].size == 0
+    assert np.isneginf(matcher.masked_copy(-1, logits)).all()

@@ -1,0 +1,128 @@
+"""Decoders: batched sampling and batched scoring against doing the same work one run at a time.
+
+Run from the repository root:  python benchmarks/decoders.py [--model smollm2] [--repeats 5]
+
+1. ``sample(n=4)``: one run of the decoder, whose four runs advance together (one llama_decode per step for all
+   four), against four separate ``sample`` runs of n=1 with the same seeds; same query and token budget.
+2. ``distribution`` over 10 candidates: all scored in one batched evaluation (``Decoder.score_continuations``),
+   against 10 separate scorings of one candidate each, after the same cached prompt.
+3. The hole loop's own Python cost per token (logits from a stand-in sequence, so no model time).
+
+The two sides of each comparison run interleaved in every repeat; medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import statistics
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy
+
+import lmlang
+from lmlang.decoding.hole import HoleRequest, decode_hole
+from lmlang.decoding.sampler import Sampler
+from lmlang.interpret.prompt import Prompt
+from lmlang.models import llama
+from lmlang.query import decoder_for
+
+SAMPLE = 'sample(temperature=0.8, max_tokens=32)\n    "Write a short story about a lighthouse keeper.\\n[STORY]"\n'
+PROMPT = "Review: The battery died after a day. Total waste of money.\nThe reviewer's mood, in a few words:"
+CANDIDATES = [" angry about the battery", " disappointed and annoyed", " happy with the purchase",
+              " very satisfied with it", " neutral, neither good nor bad", " frustrated with the seller",
+              " amused by the whole thing", " sad but hopeful", " indifferent to the product",
+              " furious about the short battery life"]
+
+
+def timed(work) -> tuple[float, object]:
+    start = time.perf_counter()
+    value = work()
+    return time.perf_counter() - start, value
+
+
+def sampling(model: str, repeats: int) -> dict[str, float]:
+    query = lmlang.compile(SAMPLE)
+    together, apart, tokens = [], [], []
+    for r in range(repeats):
+        seed = 100 + r
+        seconds, results = timed(lambda: query.run(model, decoder_args={"n": 4, "seed": seed}))
+        together.append(seconds)
+        tokens.append(sum(x.stats.generated_tokens for x in results))
+        seconds, _ = timed(lambda: [query.run(model, decoder_args={"seed": seed + i}) for i in range(4)])
+        apart.append(seconds)
+    return {"together": statistics.median(together), "apart": statistics.median(apart),
+            "tokens": statistics.median(tokens)}
+
+
+def scoring(model: str, repeats: int) -> dict[str, float]:
+    decoder = decoder_for(llama.load(model))
+    prompt = Prompt(decoder.model, decoder.pool)
+    prompt.add_text(PROMPT)
+    seq = prompt.flush()
+    together, apart = [], []
+    try:
+        for _ in range(repeats):
+            seconds, batched = timed(lambda: decoder.score_continuations(seq, CANDIDATES))
+            together.append(seconds)
+            seconds, single = timed(lambda: [decoder.score_continuation(seq, c) for c in CANDIDATES])
+            apart.append(seconds)
+            assert numpy.allclose(batched, single, atol=0.05), (batched, single)
+    finally:
+        prompt.close()
+    tokens = sum(len(decoder.model.tokenize(c)) - 1 for c in CANDIDATES)
+    return {"together": statistics.median(together), "apart": statistics.median(apart), "tokens": tokens}
+
+
+class _StandIn:
+    """A sequence whose logits never change and whose appends cost nothing: what is left is the loop."""
+
+    def __init__(self, model: llama.Model) -> None:
+        self.model = model
+        self.tokens: list[int] = []
+        logits = numpy.random.default_rng(0).normal(size=model.n_vocab).astype(numpy.float32)
+        logits[1000] = 30.0  # a plain text token, never an end of text
+        logits.flags.writeable = False
+        self._logits = logits
+
+    def logits(self) -> numpy.ndarray:
+        return self._logits
+
+    def append(self, tokens: list[int]) -> None:
+        self.tokens.extend(tokens)
+
+
+def loop_overhead(model: str, repeats: int) -> float:
+    loaded = llama.load(model)
+    per_token = []
+    for _ in range(max(repeats, 10)):
+        seq = _StandIn(loaded)
+        seconds, outcome = timed(lambda: decode_hole(seq, HoleRequest("X", None, (), 256, None), Sampler()))
+        per_token.append(seconds / outcome.sampled)
+    return min(per_token)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    s = sampling(args.model, args.repeats)
+    d = scoring(args.model, args.repeats)
+    overhead = loop_overhead(args.model, args.repeats)
+    print(f"model {args.model}, {args.repeats} repeats, medians\n")
+    print("| comparison | batched | separately | speed-up |")
+    print("|---|---|---|---|")
+    print(f"| sample(n=4), 32-token budget ({s['tokens']:.0f} tokens in all) | {s['together']:.3f} s "
+          f"| {s['apart']:.3f} s (4 runs) | {s['apart'] / s['together']:.2f}x |")
+    print(f"| distribution over 10 candidates ({d['tokens']} tokens to evaluate) | {d['together'] * 1e3:.1f} ms "
+          f"| {d['apart'] * 1e3:.1f} ms (10 scorings) | {d['apart'] / d['together']:.2f}x |")
+    print(f"\nhole loop, Python cost per token without the model (argmax, unconstrained): {overhead * 1e6:.0f} µs")
+
+
+if __name__ == "__main__":
+    main()

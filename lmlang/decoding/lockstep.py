@@ -1,0 +1,59 @@
+"""``sample(n=...)``: n runs of the program advanced together, one token of each per llama_decode.
+
+The runs are forks of one run taken at its first hole, so the prompt up to there is evaluated once and shared in
+the cache. Each run has its own sampler (seeded ``seed + i``), so a seeded result does not depend on how the runs
+were batched.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from lmlang.decoding.decoder import Decoder, DecoderSettings, OpenHole, Run
+from lmlang.interpret.execution import CompiledProgram, Finished, HoleEvent
+from lmlang.interpret.prompt import Prompt
+
+
+def sample(decoder: Decoder, program: CompiledProgram, inputs: Mapping[str, Any], settings: DecoderSettings,
+           runs: list[Run]) -> list[tuple[Run, Any]]:
+    """``settings.results`` finished runs with their return values, likeliest first; ``runs`` collects every
+    run made, for the caller to close."""
+    samplers = [settings.sampler(i) for i in range(settings.results)]
+    first = Run(program.start(inputs), Prompt(decoder.model, decoder.pool))
+    runs.append(first)
+    if isinstance(decoder._advance(first, settings, samplers[0], None), HoleEvent):
+        first.prompt.flush()  # evaluated once, shared by every fork
+    runs.extend(first.fork() for _ in samplers[1:])
+    holes: dict[int, OpenHole] = {}
+    values: dict[int, Any] = {}
+
+    def advance(i: int) -> None:
+        event = decoder._advance(runs[i], settings, samplers[i], None)
+        if isinstance(event, Finished):
+            values[i] = event.value
+        else:
+            holes[i] = decoder.open_hole(runs[i], event, settings, None)
+
+    for i in range(len(runs)):
+        advance(i)
+    while holes:
+        seqs, tokens, ended = [], [], []
+        for i, hole in holes.items():
+            cursor = hole.cursor
+            if not cursor.take_forced():
+                logits, log_total = cursor.scores()
+                token = samplers[i].choose(logits)
+                follow = cursor.take(token, float(logits[token]) - log_total)
+                if follow is not None:
+                    seqs.append(cursor.seq)
+                    tokens.append(follow)
+            if cursor.done:
+                ended.append(i)
+        if seqs:
+            decoder.model.decode_step(seqs, tokens)
+        for i in ended:
+            hole = holes.pop(i)
+            runs[i].execution.resume(decoder.close_hole(runs[i], hole, hole.cursor.outcome))
+            advance(i)
+    order = sorted(values, key=lambda i: -runs[i].logprob)
+    return [(runs[i], values[i]) for i in order]

@@ -1,0 +1,133 @@
+"""One stage of a multi-model block: the block's body run once, on one model, after the enclosing prompt.
+
+A stage is an ordinary run of the program (an ``Execution`` of the body's generator, driven by that model's
+decoder), so everything a query string can do works inside a block. On the enclosing run's own model the stage
+forks the enclosing prompt, sharing its evaluated cache; on another model the enclosing text is its prompt.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmlang.decoding.decoder import Decoder, DecoderSettings, Run
+from lmlang.decoding.sampler import Sampler
+from lmlang.errors import LmlangError, ModelError
+from lmlang.interpret.execution import BlockEvent, Execution
+from lmlang.interpret.prompt import Prompt
+from lmlang.models import registry
+from lmlang.result import HoleScore
+from lmlang.source import Span
+
+
+@dataclass
+class Stage:
+    """The outcome of one run of a block's body on one model."""
+
+    model: str
+    run: Run
+    values: dict[str, Any]  # the variables the body bound (empty when it failed)
+    context_chars: int  # how much of the run's prompt is the enclosing text
+    seconds: float
+    error: LmlangError | None = None
+    extra_prefill: int = 0  # work of further samples taken to measure this stage (consistency)
+    extra_generated: int = 0
+    extra_seconds: float = 0.0
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """What the block added to the prompt in this stage."""
+        return self.run.prompt.text[self.context_chars:]
+
+    @property
+    def prefill_tokens(self) -> int:
+        return self.run.prompt.prefill_tokens + self.extra_prefill
+
+    @property
+    def generated_tokens(self) -> int:
+        return self.run.generated_tokens + self.extra_generated
+
+    @property
+    def total_seconds(self) -> float:
+        return self.seconds + self.extra_seconds
+
+    def score(self, name: str) -> HoleScore | None:
+        return self.run.scores.get(name)
+
+    def close(self) -> None:
+        self.run.prompt.close()
+
+
+def decoder_named(name: str, span: Span | None) -> Decoder:
+    """The process's decoder for the model ``name`` (loaded on first use); an unknown name is the query's error."""
+    from lmlang.models import llama
+    from lmlang.query import (
+        decoder_for,  # the front door imports the decoder, which imports this package
+    )
+
+    try:
+        return decoder_for(llama.load(name))
+    except ModelError as err:
+        raise ModelError(span, err.message) from None
+
+
+def check_model_name(name: Any, span: Span | None) -> str:
+    """``name`` if it names a model (without loading it), else a ModelError at ``span``."""
+    if not isinstance(name, str):
+        raise ModelError(span, f"a model is named by a string, such as \"smollm2\", not {name!r}")
+    try:
+        registry.resolve(name)
+    except ModelError as err:
+        raise ModelError(span, err.message) from None
+    return name
+
+
+def run_stage(decoder: Decoder, outer: Run, event: BlockEvent, settings: DecoderSettings, sampler: Sampler,
+              arm: int = 0) -> Stage:
+    """Run arm ``arm`` of the block's body on ``decoder``'s model after ``outer``'s prompt.
+
+    A query error inside the stage (a constraint that cannot be met, the query's own Python failing) is kept in
+    ``Stage.error`` for the caller to decide on: a cascade moves on to its next model.
+    """
+    if decoder.model is outer.prompt.model:
+        prompt = outer.prompt.fork()
+    else:
+        prompt = Prompt(decoder.model, decoder.pool)
+        prompt.add_text(outer.prompt.text)
+    body: Callable[..., Any] = event.body
+    run = Run(Execution(outer.execution.program, lambda: body(arm), []), prompt)
+    context = len(prompt.text)
+    started = time.perf_counter()
+    try:
+        values = decoder._drive(run, settings, sampler, None)
+    except LmlangError as err:
+        return Stage(decoder.model.name, run, {}, context, time.perf_counter() - started, err)
+    return Stage(decoder.model.name, run, dict(values or {}), context, time.perf_counter() - started)
+
+
+def adopt(outer: Run, stage: Stage) -> None:
+    """Make the accepted stage part of ``outer``: its text, variables, scores and work."""
+    outer.variables.update(stage.run.variables)
+    outer.scores.update(stage.run.scores)
+    outer.distributions.update(stage.run.distributions)
+    outer.logprob += stage.run.logprob
+    if stage.run.prompt.model is outer.prompt.model:
+        # The stage forked the enclosing prompt: its sequence already holds the block, so it replaces it.
+        stage.run.prompt.prefill_tokens += outer.prompt.prefill_tokens
+        outer.prompt.close()
+        outer.prompt = stage.run.prompt
+    else:
+        outer.prompt.add_text(stage.text)
+        stage.close()
+
+
+def count_work(outer: Run, stage: Stage, adopted: bool) -> None:
+    """Add a stage's tokens to the enclosing run's statistics (a rejected stage's work was done all the same)."""
+    outer.generated_tokens += stage.generated_tokens
+    if adopted and stage.run.prompt is outer.prompt:
+        outer.prompt.prefill_tokens += stage.extra_prefill
+    else:
+        outer.prompt.prefill_tokens += stage.prefill_tokens
