@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import lmlang
-from lmlang.errors import InputError, LmlangSyntaxError, NotEnforcedError
+from lmlang.errors import InputError, LmlangSyntaxError
 
 
 def test_run_returns_result_with_every_field(smollm2) -> None:
@@ -86,13 +86,3 @@ def inner(x):
     result = lmlang.run(source, model="smollm2")
     assert result.variables["V"] == "fixed-abc"
     assert "Repeat abc:" in result.prompt and result.prompt.endswith(" done")
-
-
-def test_cascade_is_not_silently_ignored(smollm2) -> None:
-    source = 'cascade "smollm2", "gemma3-270m" until margin(A) >= 0.5:\n    "Q:[A]"\n'
-    try:
-        program = lmlang.compile(source)
-    except lmlang.LmlangError:
-        return
-    with pytest.raises(NotEnforcedError):
-        program.run()

@@ -122,14 +122,8 @@ class Run:
         self.trace: list[dict[str, Any]] = []  # the stages of its multi-model blocks (lmlang.multimodel)
 
     def fork(self) -> Run:
-        """An independent copy (the cache sequence forked, sharing what is evaluated). At a hole, a block or the
-        end, the copy stands at the same point: the replayed events before it are already in the copied prompt."""
-        execution = self.execution.fork()
-        stops = (HoleEvent, BlockEvent, Finished)
-        if isinstance(self.execution.next_event(), stops):
-            while not isinstance(execution.next_event(), stops):
-                execution.resume(None)
-        other = Run(execution, self.prompt.fork())
+        """An independent copy at the same event (the cache sequence forked, sharing what is evaluated)."""
+        other = Run(self.execution.fork(), self.prompt.fork())
         other.variables = dict(self.variables)
         other.scores = dict(self.scores)
         other.distributions = dict(self.distributions)

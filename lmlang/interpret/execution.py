@@ -127,18 +127,19 @@ class CompiledProgram:
 class Execution:
     """One run of a compiled program: resumed with hole values, branchable by replay."""
 
-    def __init__(self, program: CompiledProgram, start: Callable[[], Any], record: list[Any]) -> None:
+    def __init__(self, program: CompiledProgram, start: Callable[[], Any], record: list[Any],
+                 position: int = 0) -> None:
         self.program = program
         self._start = start
         self.record: list[Any] = []
+        self.position = 0  # how many events have been resumed past
         self._generator = start()
         self._pending: Event | None = None
         for value in record:
-            self._replay_to_hole()
+            while not isinstance(self.next_event(), (HoleEvent, BlockEvent)):
+                self.resume(None)
             self.resume(value)
-
-    def _replay_to_hole(self) -> None:
-        while not isinstance(self.next_event(), (HoleEvent, BlockEvent)):
+        while self.position < position:
             self.resume(None)
 
     def next_event(self) -> Event:
@@ -154,11 +155,12 @@ class Execution:
             raise RuntimeError("resume() after the program finished")
         if isinstance(event, (HoleEvent, BlockEvent)):
             self.record.append(value)
+        self.position += 1
         self._pending = self._step(lambda: self._generator.send(value))
 
     def fork(self) -> Execution:
-        """An independent run at the same point, made by replaying the hole values recorded so far."""
-        return Execution(self.program, self._start, self.record)
+        """An independent run stopped at the same event, made by replaying the hole values recorded so far."""
+        return Execution(self.program, self._start, self.record, self.position)
 
     def _step(self, advance: Callable[[], Any]) -> Event:
         try:

@@ -6,6 +6,7 @@ evaluated is never evaluated again and each hole continues from the cached state
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from lmlang.models.kvcache import SequencePool
@@ -51,8 +52,10 @@ class Prompt:
         tokens: list[int] = []
         if self.seq is None and self.model.add_bos and self.model.bos_token is not None:
             tokens.append(self.model.bos_token)
-        for text, special in self._pending:
-            tokens.extend(self.model.tokenize(text, special=special))
+        # Adjacent pieces of the same kind are tokenized as one text, so an interpolated value does not split
+        # tokens where it meets the text around it.
+        for special, group in itertools.groupby(self._pending, key=lambda piece: piece[1]):
+            tokens.extend(self.model.tokenize("".join(text for text, _ in group), special=special))
         self._pending.clear()
         if self.seq is None:
             self.seq, evaluated = self.pool.sequence_for(tokens)

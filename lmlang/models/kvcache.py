@@ -13,7 +13,7 @@ from typing import Any, Sequence as Seq
 class SequencePool:
     """Idle sequences of one model, most recently used last; at most ``capacity`` are kept."""
 
-    def __init__(self, model: Any, capacity: int = 6) -> None:
+    def __init__(self, model: Any, capacity: int = 4) -> None:
         self.model = model
         self.capacity = capacity
         self._idle: list[Any] = []

@@ -67,3 +67,14 @@ def test_fork_replays_to_the_same_point() -> None:
 def test_missing_names_are_known_before_running() -> None:
     program = CompiledProgram(parse('"Q: {question} [A]"\nimport math\ny = math.pi'), ())
     assert program.missing_inputs({}, set()) == ["question"]
+
+
+def test_fork_at_a_text_event_stands_at_the_same_event() -> None:
+    program = CompiledProgram(parse('"a[A]b{A}c"'), ())
+    run = program.start({})
+    while not isinstance(run.next_event(), HoleEvent):
+        run.resume(None)
+    run.resume("x")
+    assert run.next_event() == TextEvent("b")
+    branch = run.fork()
+    assert branch.next_event() == TextEvent("b") and branch.position == run.position
