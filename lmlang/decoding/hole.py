@@ -112,8 +112,11 @@ class HoleCursor:
         log_total = peak + math.log(float(np.exp(logits - peak).sum(dtype=np.float64)))
         matcher = self.request.matcher
         if matcher is not None:
+            raw = logits
             logits = logits.copy()  # the backend's logits are a read-only view of llama.cpp's buffer
             matcher.mask_logits(self.state, logits)
+            if matcher.accepts(self.state):
+                _end_where_leaving(raw, logits, peak, self.seq.model.eog_tokens)
         if self.outcome.margin is None:
             self.outcome.margin = top_two_margin(logits)
         return logits, log_total
@@ -195,6 +198,20 @@ def generate(cursor: HoleCursor, sampler: Sampler) -> HoleOutcome:
         if cursor.done:
             break
     return cursor.outcome
+
+
+def _end_where_leaving(raw: np.ndarray, masked: np.ndarray, peak: float, eog: frozenset[int]) -> None:
+    """Where the value is complete, a token the constraint forbids means the model wants to write something
+    else: its probability goes to ending the value (on the likeliest end token). Without this, `[N: int]` after a
+    number the model considers finished could only go on with digits until the token limit."""
+    allowed = float(np.exp(masked - peak).sum(dtype=np.float64))
+    total = float(np.exp(raw - peak).sum(dtype=np.float64))
+    leaving = total - allowed
+    if leaving <= 0 or not eog:
+        return
+    end = max(eog, key=lambda t: raw[t])
+    kept = math.exp(float(masked[end]) - peak) if np.isfinite(masked[end]) else 0.0
+    masked[end] = peak + math.log(kept + leaving)
 
 
 def _stop_cut(value: bytearray, stops: tuple[tuple[str, bool], ...], searched_from: int) -> int | None:

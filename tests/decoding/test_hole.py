@@ -78,3 +78,12 @@ def test_logprobs_match_step_by_step_evaluation(smollm2) -> None:
     finally:
         seq.release()
     assert outcome.logprob == pytest.approx(expected, abs=1e-3)
+
+
+def test_typed_value_ends_where_the_model_leaves_its_pattern(smollm2) -> None:
+    """An int hole ends when the model would write something other than a digit, not at the token limit."""
+    import lmlang
+
+    result = lmlang.run('"There are 7 days in a week. A week has[N: int] days."', model="smollm2")
+    assert result.variables["N"] == 7
+    assert result.scores["N"].tokens <= 2
