@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import lmlang
+from lmlang.query import _decoders
 from lmlang.errors import InputError, LmlangSyntaxError
 
 
@@ -50,7 +51,11 @@ def test_decorator_runs_docstring_query_with_parameters(smollm2) -> None:
 
 def test_sample_n_returns_list_and_seed_reproduces(smollm2) -> None:
     source = 'sample(n=2, temperature=1.0)\n"My favourite fruit is[F]" where len(TOKENS(F)) < 6'
+    # From the same cache state: a prompt re-used from the cache is evaluated in a different batch shape, which
+    # moves llama.cpp's logits by a little (see the note in lmlang/models/kvcache.py).
+    _decoders.clear()
     first = lmlang.compile(source).run(decoder_args={"seed": 3})
+    _decoders.clear()
     again = lmlang.compile(source).run(decoder_args={"seed": 3})
     assert isinstance(first, list) and len(first) == 2
     assert [r.variables for r in first] == [r.variables for r in again]

@@ -57,7 +57,7 @@ class HolePlan:
         return value
 
     def _holds(self, cond: Condition, value: object) -> bool:
-        scope = {**_PREDICATE_FUNCTIONS, **self.scope, self.var: value}
+        scope = {**PREDICATE_FUNCTIONS, **self.scope, self.var: value}
         try:
             return bool(evaluate(cond.node, scope))
         except Exception as e:  # the user's expression: any exception is theirs to see
@@ -221,7 +221,7 @@ def _starts_with(value: object, prefix: object) -> bool:
 
 # The constraint functions as Python predicates, for conditions checked on the final value: the same
 # patterns as the masks (an int or float value stands for the text it was converted from).
-_PREDICATE_FUNCTIONS: dict[str, object] = {
+PREDICATE_FUNCTIONS: dict[str, object] = {
     "INT": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or _matches(meaning.INT_PATTERN, v),
     "FLOAT": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) or _matches(meaning.FLOAT_PATTERN, v),
     "REGEX": lambda v, pattern: _matches(pattern, v if isinstance(v, str) else str(v)),

@@ -75,6 +75,7 @@ class HoleCursor:
         self.value = bytearray()
         self.outcome = HoleOutcome("", [])
         self.done = False
+        self._buffer: np.ndarray | None = None  # masked logits are written here, one row per cursor
         # A phrase can only newly appear in the last (longest phrase + new piece) bytes.
         self._overlap = max((len(p.encode()) for p, _ in request.stops), default=0)
 
@@ -82,6 +83,7 @@ class HoleCursor:
         """This cursor continuing in ``seq``, a fork of its sequence; the copy streams nothing."""
         other = copy.copy(self)
         other.seq, other.on_piece, other.value = seq, None, bytearray(self.value)
+        other._buffer = None
         other.outcome = HoleOutcome(self.outcome.text, list(self.outcome.tokens), list(self.outcome.token_logprobs),
                                     self.outcome.margin, self.outcome.sampled)
         return other
@@ -113,8 +115,10 @@ class HoleCursor:
         matcher = self.request.matcher
         if matcher is not None:
             raw = logits
-            logits = logits.copy()  # the backend's logits are a read-only view of llama.cpp's buffer
-            matcher.mask_logits(self.state, logits)
+            # The backend's logits are a read-only view of llama.cpp's buffer: mask into a buffer of our own.
+            if self._buffer is None:
+                self._buffer = np.empty_like(raw)
+            logits = matcher.masked_copy(self.state, raw, self._buffer)
             if matcher.accepts(self.state):
                 _end_where_leaving(raw, logits, peak, self.seq.model.eog_tokens)
         if self.outcome.margin is None:
@@ -215,16 +219,17 @@ def _end_where_leaving(raw: np.ndarray, masked: np.ndarray, peak: float, eog: fr
 
 
 def _stop_cut(value: bytearray, stops: tuple[tuple[str, bool], ...], searched_from: int) -> int | None:
-    """Where the value ends if a stop phrase now appears in it (the earliest one wins), else None."""
-    best: int | None = None
+    """Where the value ends if a stop phrase now appears in it, else None. The phrase whose occurrence is
+    complete first wins (ties: the shorter value), as the constraint's mask reads it."""
+    best: tuple[int, int] | None = None  # (where the phrase's occurrence ends, where the value ends)
     for phrase, keep in stops:
         encoded = phrase.encode()
         at = value.find(encoded, searched_from)
         if at >= 0:
-            end = at + len(encoded) if keep else at
-            if best is None or end < best:
-                best = end
-    return best
+            candidate = (at + len(encoded), at + len(encoded) if keep else at)
+            if best is None or candidate < best:
+                best = candidate
+    return None if best is None else best[1]
 
 
 def _settle(seq: Any, start: int, outcome: HoleOutcome, kept: bytes, *, pending: list[int] | None = None,

@@ -244,8 +244,10 @@ class TokenMatcher:
             out[ids[k:]] = _NEG_INF
         return out
 
-    def allowed_logits(self, state: int, logits: np.ndarray, most: int = _FEW) -> tuple[np.ndarray, np.ndarray] | None:
-        """The allowed token ids (in no particular order) and their logits, when at most ``most`` are allowed; else None.
+    def allowed_logits(
+        self, state: int, logits: np.ndarray, most: int = _FEW
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The allowed ids (in no particular order) and their logits, when at most ``most`` are allowed; else None.
 
         Touches only those logits: a decoder choosing among them (argmax, sampling, log-probabilities) then never
         writes the vocabulary-wide row. The arrays are empty when no token is allowed.

@@ -3,6 +3,11 @@
 A run that starts with tokens some earlier run already evaluated (the same query again, another sample of it,
 a cascade stage re-running a block) takes over or forks that earlier sequence instead of evaluating the shared
 prefix again.
+
+The reuse is exact in what it keeps but not bit for bit in what follows: llama.cpp's logits depend slightly on
+how tokens were batched, and a re-used prompt's last token is evaluated again on its own. A seeded sample is
+reproducible from the same cache state (a fresh process), and may differ in the last digits of its scores
+after the cache has served other runs.
 """
 
 from __future__ import annotations

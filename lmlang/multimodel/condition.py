@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmlang.constraints.plan import _PREDICATE_FUNCTIONS as CONSTRAINT_PREDICATES
+from lmlang.constraints.plan import PREDICATE_FUNCTIONS as CONSTRAINT_PREDICATES
 from lmlang.errors import InputError, LmlangError, QueryRuntimeError
 from lmlang.multimodel import thresholds
 from lmlang.multimodel.stage import Stage

@@ -87,3 +87,11 @@ def test_typed_value_ends_where_the_model_leaves_its_pattern(smollm2) -> None:
     result = lmlang.run('"There are 7 days in a week. A week has[N: int] days."', model="smollm2")
     assert result.variables["N"] == 7
     assert result.scores["N"].tokens <= 2
+
+
+def test_the_phrase_complete_first_cuts_the_value() -> None:
+    from lmlang.decoding.hole import _stop_cut
+
+    stops = (("b", True), ("abc", False))
+    assert _stop_cut(bytearray(b"xabc"), stops, 0) == 3  # "b" is complete before "abc": the value is "xab"
+    assert _stop_cut(bytearray(b"xac"), stops, 0) is None
