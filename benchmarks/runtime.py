@@ -30,6 +30,7 @@ import numpy
 
 MODELS = ["smollm2", "gemma3-270m"]
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
+STORY = PROMPT + "\nStory: Once upon a time,"  # a query whose hole goes on for the whole token budget
 HELLO = ROOT / "examples" / "hello.lmq"
 FALLBACK = (
     "import numpy; from lmlang.models.llama import load\n"
@@ -161,10 +162,10 @@ def whole_query(name: str, repeats: int, count: int) -> dict[str, float]:
     try:
         for _ in range(repeats + 1):  # the first round warms both up
             _decoders.clear()  # a fresh cache each round: the prompt must be evaluated, as for the reference
-            result = query.run(name, decoder_args={"max_tokens": count}, prompt=PROMPT)
+            result = query.run(name, decoder_args={"max_tokens": count}, prompt=STORY)
             generated = result.stats.generated_tokens
             ours.append(result.stats.seconds)
-            prompt = model.tokenize(PROMPT, bos=True)
+            prompt = model.tokenize(STORY, bos=True)
             theirs.append(reference_whole(llm, prompt, generated))
     finally:
         llm.close()
