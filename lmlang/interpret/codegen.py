@@ -118,21 +118,15 @@ def _statement(out: _Emitter, stmt: ast.Stmt, indent: int, ctx: _Context) -> Non
         for i, (test, body) in enumerate(stmt.branches):
             out.emit(indent, f"{'if' if i == 0 else 'elif'} {_expr(test)}:", test.span)
             _block(out, body, indent + 1, ctx)
-        if stmt.orelse:
-            out.emit(indent, "else:", stmt.span)
-            _block(out, stmt.orelse, indent + 1, ctx)
+        _orelse(out, stmt, indent, ctx)
     elif isinstance(stmt, ast.For):
         out.emit(indent, f"for {stmt.target.source} in {_expr(stmt.iter)}:", stmt.iter.span)
         _block(out, stmt.body, indent + 1, ctx)
-        if stmt.orelse:
-            out.emit(indent, "else:", stmt.span)
-            _block(out, stmt.orelse, indent + 1, ctx)
+        _orelse(out, stmt, indent, ctx)
     elif isinstance(stmt, ast.While):
         out.emit(indent, f"while {_expr(stmt.test)}:", stmt.test.span)
         _block(out, stmt.body, indent + 1, ctx)
-        if stmt.orelse:
-            out.emit(indent, "else:", stmt.span)
-            _block(out, stmt.orelse, indent + 1, ctx)
+        _orelse(out, stmt, indent, ctx)
     elif isinstance(stmt, ast.FunctionDef):
         _function(out, stmt, indent, ctx)
     elif isinstance(stmt, ast.QueryDef):
@@ -141,6 +135,12 @@ def _statement(out: _Emitter, stmt: ast.Stmt, indent: int, ctx: _Context) -> Non
         _multi_model_block(out, stmt, indent, ctx)
     else:  # pragma: no cover - the AST is closed
         raise TypeError(f"unknown statement {stmt!r}")
+
+
+def _orelse(out: _Emitter, stmt: ast.If | ast.For | ast.While, indent: int, ctx: _Context) -> None:
+    if stmt.orelse:
+        out.emit(indent, "else:", stmt.span)
+        _block(out, stmt.orelse, indent + 1, ctx)
 
 
 def _reindent(source: str, column: int, indent: int) -> str:
