@@ -268,8 +268,7 @@ class Decoder:
             raise QueryRuntimeError(dist.values.span, f"distribution {dist.var} has no candidates")
         seq = run.prompt.flush()
         texts = [str(c) for c in candidates]
-        branches = [self.model.tokenize(text) for text in texts]
-        logprobs = self.model.evaluate_branches(seq, branches)
+        branches, logprobs = self._branch_logprobs(seq, texts)
         scores = np.array([float(lp.sum()) for lp in logprobs])
         probs = np.exp(scores - scores.max())
         probs /= probs.sum()
@@ -287,8 +286,12 @@ class Decoder:
 
     def score_continuations(self, seq: Any, texts: list[str]) -> list[float]:
         """log P(text | what ``seq`` holds) for each text, all evaluated in one batch on forks of ``seq``."""
+        return [float(lp.sum()) for lp in self._branch_logprobs(seq, texts)[1]]
+
+    def _branch_logprobs(self, seq: Any, texts: list[str]) -> tuple[list[list[int]], list[np.ndarray]]:
+        """Each text's tokens and their log-probabilities after what ``seq`` holds, in one batch."""
         branches = [self.model.tokenize(text) for text in texts]
-        return [float(lp.sum()) for lp in self.model.evaluate_branches(seq, branches)]
+        return branches, self.model.evaluate_branches(seq, branches)
 
     def score_continuation(self, seq: Any, text: str) -> float:
         """log P(text | what ``seq`` holds): the sum of its tokens' log-probabilities under the model."""

@@ -10,6 +10,7 @@ another model.
 from __future__ import annotations
 
 import builtins
+import functools
 import symtable
 import sys
 import traceback
@@ -228,6 +229,7 @@ _HELPERS: dict[str, Any] = {
 }
 
 
+@functools.cache
 def _lmql_module() -> types.ModuleType:
     """What ``import lmql`` gives inside a query, so LMQL files run unchanged without LMQL installed."""
     import lmlang

@@ -27,7 +27,7 @@ def label_probabilities(decoder: Decoder, prompt_text: str, labels: list[str]) -
         seq = prompt.flush()
         spacer = "" if prompt_text[-1:].isspace() else " "
         continuations = [label if label[:1].isspace() else spacer + label for label in labels]
-        scores = np.array([decoder.score_continuation(seq, text) for text in continuations])
+        scores = np.array(decoder.score_continuations(seq, continuations))
         spent = prompt.prefill_tokens + sum(len(decoder.model.tokenize(t)) for t in continuations)
     finally:
         prompt.close()
