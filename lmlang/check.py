@@ -9,7 +9,9 @@ It reports, rather than raises, so that an editor can show every problem at once
   imports or receives as an input; constraint functions get the number of arguments they take;
 * the decoder exists and takes the arguments given;
 * ``distribution`` scores the last hole of its query string (of the whole prompt, for the clause form);
-* a hole typed with a regex has a regex Python can compile.
+* a hole typed with a regex has a regex Python can compile;
+* an ensemble votes on a hole of its block and takes each of its options (``samples``, ``temperature``) at most
+  once, with a valid value when it is written as a literal.
 
 Nested queries are checked too, with their parameters as inputs.
 """
@@ -21,15 +23,17 @@ import builtins
 import difflib
 import re
 import textwrap
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS
 from lmlang.decoding.catalog import COMMON_ARGS, DECODERS, decoder_args
 from lmlang.errors import CheckError
 from lmlang.source import Span
 from lmlang.syntax.ast import (
+    Argument,
     DecoderClause,
     Distribution,
+    Ensemble,
     Expr,
     For,
     FunctionDef,
@@ -45,6 +49,9 @@ from lmlang.syntax.ast import (
 # Constraint functions whose first argument is the variable they constrain.
 _CONSTRAINING = ("INT", "FLOAT", "REGEX", "STOPS_AT", "STOPS_BEFORE", "STARTS_WITH", "TOKENS", "WORDS", "JSON", "len")
 _BUILTINS = frozenset(dir(builtins))
+
+# An ensemble's options and the values each takes.
+ENSEMBLE_OPTIONS = {"samples": "a whole number >= 1", "temperature": "a number >= 0"}
 
 
 def check(program: Program, inputs: Iterable[str] | None = None) -> list[CheckError]:
@@ -70,6 +77,8 @@ class _Checker:
                 yield from self._check_query_stmt(statement)
             elif isinstance(statement, QueryDef):
                 yield from self._check_query_def(statement)
+            elif isinstance(statement, Ensemble):
+                yield from _check_ensemble(statement)
         if self.program.where is not None:
             yield from self._check_constraint(self.program.where, all_holes, "this query")
         if self.program.distribution is not None:
@@ -194,6 +203,53 @@ def _unknown_decoder(name: str) -> str:
     close = difflib.get_close_matches(name, list(DECODERS), n=1)
     hint = f"did you mean {close[0]}? " if close else ""
     return f"unknown decoder '{name}': {hint}use one of {', '.join(DECODERS)}"
+
+
+# ---------------------------------------------------------------------------------------------------- ensembles
+
+
+def _check_ensemble(ensemble: Ensemble) -> Iterator[CheckError]:
+    own = list(dict.fromkeys(h.name for s in walk(ensemble.body) if isinstance(s, QueryStmt) for h in s.string.holes))
+    if ensemble.var not in own:
+        yield CheckError(ensemble.var_span, _not_a_voted_hole(ensemble.var, own))
+    given: set[str] = set()
+    for option in ensemble.options:
+        if option.name not in ENSEMBLE_OPTIONS:
+            yield CheckError(option.span, f"an ensemble has no option '{option.name}': it takes {_ensemble_options()}")
+        elif option.name in given:
+            yield CheckError(option.span, f"a second {option.name}= option: an ensemble takes each option once")
+        else:
+            yield from _check_literal_option(option)
+        given.add(str(option.name))
+
+
+def _not_a_voted_hole(name: str, hole_names: list[str]) -> str:
+    if not hole_names:
+        return f"vote {name} needs a hole [{name}] in the ensemble's block, which has no holes"
+    close = difflib.get_close_matches(name, hole_names, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"vote {name} names no hole of the ensemble's block{hint}; its holes are: {', '.join(hole_names)}"
+
+
+def _ensemble_options() -> str:
+    return " and ".join(f"{name}=" for name in ENSEMBLE_OPTIONS)
+
+
+def _check_literal_option(option: Argument) -> Iterator[CheckError]:
+    try:
+        value = pyast.literal_eval(option.value.source.strip())
+    except (ValueError, SyntaxError):
+        return  # computed: the runtime checks its value
+    problem = ensemble_option_problem(str(option.name), value)
+    if problem is not None:
+        yield CheckError(option.value.span, problem)
+
+
+def ensemble_option_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for the ensemble option ``name`` (one of ENSEMBLE_OPTIONS), if anything."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    valid = number and value >= 0 and (name != "samples" or (isinstance(value, int) and value >= 1))
+    return None if valid else f"{name}= takes {ENSEMBLE_OPTIONS[name]}, not {value!r}"
 
 
 # ---------------------------------------------------------------------------------------------------- holes

@@ -127,6 +127,30 @@ def test_nested_queries_are_checked_with_their_parameters() -> None:
     assert (under, line, column) == ("ANSWR", 4, 53)
 
 
+ENSEMBLE_BLOCK = '    "Q: [ANSWER]" where ANSWER in [" a", " b"]\n'
+
+
+def test_an_ensemble_votes_on_a_hole_of_its_block() -> None:
+    assert problems('ensemble "smollm2" vote ANSWER, samples=N, temperature=0:\n' + ENSEMBLE_BLOCK) == []
+    assert only_problem('ensemble "smollm2" vote ANSWR:\n' + ENSEMBLE_BLOCK) == (
+        "vote ANSWR names no hole of the ensemble's block (did you mean ANSWER?); its holes are: ANSWER", "ANSWR", 1, 25
+    )
+    message, under, _, _ = only_problem('"[X]"\nensemble "smollm2" vote X:\n    pass\n')
+    assert message == "vote X needs a hole [X] in the ensemble's block, which has no holes" and under == "X"
+
+
+@pytest.mark.parametrize("options, message, under", [
+    ("samples=0", "samples= takes a whole number >= 1, not 0", "0"),
+    ("samples=2.5", "samples= takes a whole number >= 1, not 2.5", "2.5"),
+    ("temperature=-1", "temperature= takes a number >= 0, not -1", "-1"),
+    ("k=3", "an ensemble has no option 'k': it takes samples= and temperature=", "k=3"),
+    ("samples=2, samples=3", "a second samples= option: an ensemble takes each option once", "samples=3"),
+])
+def test_bad_ensemble_options(options: str, message: str, under: str) -> None:
+    found = only_problem(f'ensemble "smollm2" vote ANSWER, {options}:\n' + ENSEMBLE_BLOCK)
+    assert found[:2] == (message, under)
+
+
 def test_all_problems_are_reported_in_source_order() -> None:
     found = problems('bogus\n    "[A: r\'(\']" where FOO(A) and INT(Z)\nwhere len(Q) < 2\n')
     assert [under for _, under, _, _ in found] == ["bogus", "r'('", "FOO", "Z", "Q"]

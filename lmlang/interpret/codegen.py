@@ -131,7 +131,7 @@ def _statement(out: _Emitter, stmt: ast.Stmt, indent: int, ctx: _Context) -> Non
         _function(out, stmt, indent, ctx)
     elif isinstance(stmt, ast.QueryDef):
         _query_def(out, stmt, indent, ctx)
-    elif isinstance(stmt, (ast.Cascade, ast.Route)):
+    elif isinstance(stmt, (ast.Cascade, ast.Route, ast.Ensemble)):
         _multi_model_block(out, stmt, indent, ctx)
     else:  # pragma: no cover - the AST is closed
         raise TypeError(f"unknown statement {stmt!r}")
@@ -179,10 +179,10 @@ def _function(out: _Emitter, stmt: ast.FunctionDef, indent: int, ctx: _Context) 
     _block(out, stmt.body, indent + 1, inner)
 
 
-def _multi_model_block(out: _Emitter, stmt: ast.Cascade | ast.Route, indent: int, ctx: _Context) -> None:
+def _multi_model_block(out: _Emitter, stmt: ast.MultiModelBlock, indent: int, ctx: _Context) -> None:
     """The block's body becomes a generator function that returns the variables it binds, so the runtime can run
     it (again) on another model; the names are then bound in the enclosing scope from the accepted run."""
-    bodies = [stmt.body] if isinstance(stmt, ast.Cascade) else [body for _, body in stmt.arms]
+    bodies = [body for _, body in stmt.arms] if isinstance(stmt, ast.Route) else [stmt.body]
     names = sorted({name for body in bodies for name in bound_names(body)})
     function = out.fresh("block")
     index = len(out.blocks)  # taken before the body: blocks nested in it are appended after this one
@@ -200,9 +200,9 @@ def _multi_model_block(out: _Emitter, stmt: ast.Cascade | ast.Route, indent: int
         out.emit(indent, f"if {name!r} in {values}: {name} = {values}[{name!r}]", stmt.span)
 
 
-def _block_scope(out: _Emitter, function: str, indent: int, stmt: ast.Cascade | ast.Route) -> None:
+def _block_scope(out: _Emitter, function: str, indent: int, stmt: ast.MultiModelBlock) -> None:
     """The variables visible where the block stands, attached to its body function: the multi-model runtime
-    evaluates the block's header (models, route inputs and arms) and its condition in them."""
+    evaluates the block's header (models, route inputs and arms, ensemble options) and its condition in them."""
     out.emit(indent, f"{function}.scope = locals()", stmt.span)
 
 

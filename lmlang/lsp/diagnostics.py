@@ -69,27 +69,27 @@ def _is_remote(model: str) -> bool:
 
 
 def _model_names(program: ast.Program) -> Iterator[tuple[ast.Expr, str]]:
-    """Every model named by string literals: ``from``, ``cascade``, ``route``'s ``by=``/``models=``, a nested
+    """Every model named by string literals: ``from``, ``cascade``, ``ensemble``, ``route``'s ``by=``, a nested
     query's ``model=``."""
     exprs: list[ast.Expr] = [program.model] if program.model is not None else []
     for stmt in ast.walk(program.body):
-        if isinstance(stmt, ast.Cascade):
+        if isinstance(stmt, (ast.Cascade, ast.Ensemble)):
             exprs.extend(stmt.models)
         elif isinstance(stmt, ast.Route):
-            exprs.extend(a.value for a in stmt.header if a.name in ("by", "models"))
+            exprs.extend(a.value for a in stmt.header if a.name == "by")
         elif isinstance(stmt, ast.QueryDef):
             exprs.extend(a.value for a in stmt.options if a.name == "model")
             yield from _model_names(stmt.query)
     for expr in exprs:
-        for value in _string_literals(expr):
+        value = _string_literal(expr)
+        if value is not None:
             yield expr, value
 
 
-def _string_literals(expr: ast.Expr) -> list[str]:
-    """The model names a literal gives: one string, or a list or tuple of them."""
+def _string_literal(expr: ast.Expr) -> str | None:
+    """The model name ``expr`` gives if it is a string literal (other expressions are known only when it runs)."""
     try:
         value = pyast.literal_eval(expr.source.strip())
     except (ValueError, SyntaxError):
-        return []
-    values = value if isinstance(value, (list, tuple)) else [value]
-    return [v for v in values if isinstance(v, str)]
+        return None
+    return value if isinstance(value, str) else None

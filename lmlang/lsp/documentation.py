@@ -58,7 +58,10 @@ KEYWORD_DOCS: dict[str, str] = {
     "cascade": 'cascade "m1", "m2" until <condition>: run the block on each model in turn until the condition holds.',
     "until": "until <condition>: when a cascade stops trying further models.",
     "route": "route <arguments>: with indented `case <label>:` arms; one arm runs, chosen by a classifier "
-    "(`by=\"model\"`), by rules, by nearest examples or by a vote; `case _:` is the fallback.",
+    "(`by=\"model\"`), by rules or by nearest examples; `case _:` is the fallback.",
+    "ensemble": 'ensemble "m1", "m2" vote VAR, samples=k, temperature=t: run the block on each model (k times each) '
+    "and keep the run whose VAR most of them give; a tie goes to the best mean log-probability.",
+    "vote": "vote VAR: the hole of an ensemble's block whose most frequent value wins.",
 }
 
 

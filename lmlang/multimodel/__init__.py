@@ -1,6 +1,6 @@
 """Multi-model statements: ``cascade`` (try models in order until a condition accepts the answer), ``route``
-(pick one arm per input by rules, a classifier or nearest labeled examples) and ensembles (``route vote=...``:
-majority vote over several models or samples). Each stage run is recorded in the run's trace."""
+(pick one arm per input by rules, a classifier or nearest labeled examples) and ``ensemble`` (majority vote over
+several models or samples). Each stage run is recorded in the run's trace."""
 
 from __future__ import annotations
 
@@ -16,11 +16,14 @@ def run_block(decoder: Any, run: Any, event: Any, settings: Any, on_text: Any) -
     ``run``'s, and every stage is appended to ``run.trace``.
     """
     from lmlang.multimodel.cascade import run_cascade
+    from lmlang.multimodel.ensemble import run_ensemble
     from lmlang.multimodel.route import run_route
 
     before = len(run.prompt.text)
     if isinstance(event.statement, ast.Cascade):
         values = run_cascade(decoder, run, event, settings)
+    elif isinstance(event.statement, ast.Ensemble):
+        values = run_ensemble(decoder, run, event, settings)
     else:
         values = run_route(decoder, run, event, settings)
     if on_text is not None:

@@ -1,17 +1,19 @@
-"""Ensembles, written ``route vote="VAR", models=[...], samples=k:`` over a single ``case _:`` arm: the block
-runs ``samples`` times on each model (sampled at ``temperature`` when more than once) and the most frequent
-value of ``VAR`` wins; a tie goes to the answer with the best mean token log-probability. The winning run with
-the best score is the one whose text and variables the query keeps."""
+"""``ensemble "m1", "m2", ... vote VAR, samples=k, temperature=t:``: the block runs ``samples`` times on each model
+(sampled at ``temperature`` when more than once) and the most frequent value of the hole ``VAR`` wins; a tie goes
+to the answer with the best mean token log-probability. The winning run with the best score is the one whose text
+and variables the query keeps. One model with ``samples=k`` is a self-consistency vote."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
+from lmlang.check import ensemble_option_problem
 from lmlang.decoding.decoder import Decoder, DecoderSettings, Run
 from lmlang.decoding.sampler import Sampler
-from lmlang.errors import UsageError
+from lmlang.errors import InputError, UsageError
 from lmlang.interpret.execution import BlockEvent
+from lmlang.multimodel.scope import block_scope, evaluate
 from lmlang.multimodel.stage import (
     Stage,
     adopt,
@@ -23,54 +25,58 @@ from lmlang.multimodel.stage import (
 from lmlang.multimodel.trace import stage_entry, trace_of
 from lmlang.syntax import ast
 
-DEFAULT_TEMPERATURE = 0.7
+DEFAULT_TEMPERATURE = 0.7  # for samples > 1: several argmax runs of one model would all say the same
 
 
-def run_ensemble(decoder: Decoder, run: Run, event: BlockEvent, settings: DecoderSettings, options: dict[str, Any],
-                 spans: dict[str, Any]) -> dict[str, Any]:
+def run_ensemble(decoder: Decoder, run: Run, event: BlockEvent, settings: DecoderSettings) -> dict[str, Any]:
     statement = event.statement
-    assert isinstance(statement, ast.Route)
-    var = options["vote"]
-    if not isinstance(var, str) or not var.isidentifier():
-        raise UsageError(spans["vote"], f"vote= names the variable voted on, as a string: vote=\"ANSWER\" (got {var!r})")
-    if len(statement.arms) != 1:
-        raise UsageError(statement.span, "an ensemble (route vote=...) has one arm, case _:, holding the block to run")
-    models = options.get("models", [decoder.model.name])
-    if isinstance(models, str) or not models:
-        raise UsageError(spans.get("models", statement.span), "models= takes a list of model names, such as "
-                                                             "models=[\"smollm2\", \"gemma3-270m\"]")
-    names = [check_model_name(m, spans.get("models")) for m in models]
+    assert isinstance(statement, ast.Ensemble)
+    scope = block_scope(event, run)
+    models = [check_model_name(evaluate(m, scope, "the ensemble's model"), m.span) for m in statement.models]
+    options = _options(statement, scope)
     samples = options.get("samples", 1)
-    if not isinstance(samples, int) or samples < 1:
-        raise UsageError(spans.get("samples", statement.span), f"samples= takes a whole number >= 1, not {samples!r}")
     temperature = float(options.get("temperature", DEFAULT_TEMPERATURE if samples > 1 else 0.0))
-    voters = _run_voters(run, event, settings, names, samples, temperature, spans.get("models"))
-    return _elect(run, statement, var, voters)
+    voters = _run_voters(run, event, settings, statement, models, samples, temperature)
+    return _elect(run, statement, voters)
 
 
-def _run_voters(run: Run, event: BlockEvent, settings: DecoderSettings, names: list[str], samples: int,
-                temperature: float, span: Any) -> list[tuple[Decoder, Stage]]:
+def _options(statement: ast.Ensemble, scope: dict[str, Any]) -> dict[str, Any]:
+    """The options' values (the checker has vetted their names and their literal values)."""
+    options = {}
+    for option in statement.options:
+        value = evaluate(option.value, scope, f"the ensemble's option {option.name}")
+        problem = ensemble_option_problem(str(option.name), value)
+        if problem is not None:
+            raise UsageError(option.value.span, problem)
+        options[option.name] = value
+    return options
+
+
+def _run_voters(run: Run, event: BlockEvent, settings: DecoderSettings, statement: ast.Ensemble, models: list[str],
+                samples: int, temperature: float) -> list[Stage]:
     voters = []
     base = settings.seed if settings.seed is not None else 0
-    for name in names:
-        voter_decoder = decoder_named(name, span)
+    for name, expr in zip(models, statement.models):
+        voter_decoder = decoder_named(name, expr.span)
         for i in range(samples):
             sampler = Sampler(temperature, settings.top_k, settings.top_p, base + i)
-            voters.append((voter_decoder, run_stage(voter_decoder, run, event, settings, sampler)))
+            voters.append(run_stage(voter_decoder, run, event, settings, sampler))
     return voters
 
 
-def _elect(run: Run, statement: ast.Route, var: str, voters: list[tuple[Decoder, Stage]]) -> dict[str, Any]:
-    valid = [(d, s) for d, s in voters if s.error is None]
+def _elect(run: Run, statement: ast.Ensemble, voters: list[Stage]) -> dict[str, Any]:
+    var = statement.var
+    valid = [s for s in voters if s.error is None]
     if not valid:
         _close_all(run, voters)
-        raise voters[0][1].error  # type: ignore[misc]
-    if any(var not in s.values for _, s in valid):
+        raise voters[0].error  # type: ignore[misc]
+    if any(var not in s.values for s in valid):
         _close_all(run, voters)
-        raise UsageError(statement.span, f"vote=\"{var}\" names no variable the block binds")
+        raise InputError(statement.var_span, f"the ensemble's block did not reach its hole {var} in this run, "
+                                             f"so there is nothing to vote on")
     counts: dict[Any, int] = defaultdict(int)
     best: dict[Any, tuple[float, int]] = {}
-    for index, (_, stage) in enumerate(valid):
+    for index, stage in enumerate(valid):
         key = _key(stage.values[var])
         counts[key] += 1
         score = _score(stage, var)
@@ -78,23 +84,30 @@ def _elect(run: Run, statement: ast.Route, var: str, voters: list[tuple[Decoder,
             best[key] = (score, index)
     winner = max(counts, key=lambda key: (counts[key], best[key][0]))
     chosen = best[winner][1]
+    _record(run, statement, voters, valid, chosen, f"chosen ({counts[winner]} of {len(voters)} votes)")
+    return valid[chosen].values
+
+
+def _record(run: Run, statement: ast.Ensemble, voters: list[Stage], valid: list[Stage], chosen: int,
+            decision: str) -> None:
+    """Each voter is a stage of the trace; the chosen one joins the run, the others are closed."""
+    var = statement.var
     trace = trace_of(run)
-    for index, (voter_decoder, stage) in enumerate(valid):
+    for index, stage in enumerate(valid):
         elected = index == chosen
-        decision = f"chosen ({counts[winner]} of {len(voters)} votes)" if elected else "vote"
-        trace.append(stage_entry(statement, stage, decision, kind="ensemble", answer=repr(stage.values[var]),
+        trace.append(stage_entry(statement, stage, decision if elected else "vote", answer=repr(stage.values[var]),
                                  measures={f"logprob({var})": round(_score(stage, var), 4)}))
+        trace.extend(trace_of(stage.run))
         if elected:
             adopt(run, stage)
         count_work(run, stage, adopted=elected)
         if not elected:
             stage.close()
-    for _, stage in voters:
+    for stage in voters:
         if stage.error is not None:
-            trace.append(stage_entry(statement, stage, "failed, no vote", kind="ensemble"))
+            trace.append(stage_entry(statement, stage, "failed, no vote"))
             count_work(run, stage, adopted=False)
             stage.close()
-    return valid[chosen][1].values
 
 
 def _key(value: Any) -> Any:
@@ -109,7 +122,7 @@ def _score(stage: Stage, var: str) -> float:
     return float(score.mean_logprob)
 
 
-def _close_all(run: Run, voters: list[tuple[Decoder, Stage]]) -> None:
-    for _, stage in voters:
+def _close_all(run: Run, voters: list[Stage]) -> None:
+    for stage in voters:
         count_work(run, stage, adopted=False)
         stage.close()

@@ -7,8 +7,7 @@ The header decides how the arm is picked:
 * ``by="model"``: a classifier. The arms' selectors are labels (``case "math":``); the model scores each label
   after the input (or after ``prompt=...``) like ``distribution`` does, and the most probable label's arm runs;
 * ``examples={label: [texts]}``: nearest labeled examples. The input and the examples are embedded by the model
-  ``by=`` (default: the enclosing one) and the arm of the most similar example (or the ``k=`` nearest) runs;
-* ``vote="VAR", models=[...]``: an ensemble (``ensemble.py``).
+  ``by=`` (default: the enclosing one) and the arm of the most similar example (or the ``k=`` nearest) runs.
 
 ``case _:`` is the fallback: taken when no rule holds, or when the classifier's probability or the examples'
 similarity is below ``threshold=``. A chosen arm runs on the enclosing model; nest ``cascade "model":`` in an
@@ -26,7 +25,6 @@ from lmlang.decoding.decoder import Decoder, DecoderSettings, Run
 from lmlang.errors import InputError, UsageError
 from lmlang.interpret.execution import BlockEvent
 from lmlang.multimodel import embedding
-from lmlang.multimodel.ensemble import run_ensemble
 from lmlang.multimodel.scope import block_scope, evaluate
 from lmlang.multimodel.stage import (
     adopt,
@@ -38,7 +36,7 @@ from lmlang.multimodel.stage import (
 from lmlang.multimodel.trace import stage_entry, trace_of, work_entry
 from lmlang.syntax import ast
 
-OPTIONS = ("by", "examples", "prompt", "threshold", "k", "vote", "models", "samples", "temperature")
+OPTIONS = ("by", "examples", "prompt", "threshold", "k")
 
 
 class Header:
@@ -70,8 +68,6 @@ def run_route(decoder: Decoder, run: Run, event: BlockEvent, settings: DecoderSe
     assert isinstance(statement, ast.Route)
     scope = block_scope(event, run)
     header = Header(statement, scope)
-    if "vote" in header.options:
-        return run_ensemble(decoder, run, event, settings, header.options, header.spans)
     if "examples" in header.options:
         arm, details = _by_examples(decoder, run, statement, header, scope)
     elif "by" in header.options:

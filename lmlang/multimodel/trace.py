@@ -21,7 +21,7 @@ def stage_entry(statement: ast.Stmt, stage: Stage, decision: str, **details: Any
     """A trace entry for one stage: where, which model, what it cost and what was decided."""
     spent, unit = cost(stage.model, stage.prefill_tokens, stage.generated_tokens, stage.total_seconds)
     entry: dict[str, Any] = {
-        "block": "cascade" if isinstance(statement, ast.Cascade) else "route",
+        "block": _block(statement),
         "line": statement.span.line,
         "model": stage.model,
         **details,
@@ -42,9 +42,14 @@ def work_entry(statement: ast.Stmt, model: str, prefill: int, generated: int, se
                **details: Any) -> dict[str, Any]:
     """A trace entry for work that is not a run of the body (a classifier scoring labels, embeddings)."""
     spent, unit = cost(model, prefill, generated, seconds)
-    return {"block": "route", "line": statement.span.line, "model": model, **details, "decision": decision,
+    return {"block": _block(statement), "line": statement.span.line, "model": model, **details, "decision": decision,
             "prefill_tokens": prefill, "generated_tokens": generated, "seconds": round(seconds, 4),
             "cost": round(spent, 6), "cost_unit": unit}
+
+
+def _block(statement: ast.Stmt) -> str:
+    """The statement's keyword: ``cascade``, ``route`` or ``ensemble``."""
+    return type(statement).__name__.lower()
 
 
 def summary(trace: list[dict[str, Any]]) -> str:
@@ -52,8 +57,8 @@ def summary(trace: list[dict[str, Any]]) -> str:
     parts = []
     for entry in trace:
         measured = " ".join(f"{k}={v:.3g}" for k, v in entry.get("measures", {}).items())
-        parts.append(" ".join(x for x in (f"{entry['block']}@{entry['line']}:", entry["model"], measured,
-                                          entry["decision"]) if x))
+        parts.append(" ".join(x for x in (f"{entry['block']}@{entry['line']}:", entry["model"], entry.get("answer"),
+                                          measured, entry["decision"]) if x))
     total = sum(e["cost"] for e in trace)
     unit = trace[0]["cost_unit"] if trace else "seconds"
     return "; ".join(parts) + f" [cost {total:.4g} {unit}]"

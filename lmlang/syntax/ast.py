@@ -3,7 +3,7 @@
 Python code inside a query (expressions, simple statements) is kept as its source text together with its span:
 Python itself compiles and runs it, so its semantics are exactly Python's, and ``Expr.python()`` gives Python's
 own ``ast`` for analysis (the checker, the constraint compiler). lmlang's own constructs (query strings, holes,
-clauses, nested queries, cascades) are nodes of their own.
+clauses, nested queries, multi-model blocks) are nodes of their own.
 """
 
 from __future__ import annotations
@@ -230,7 +230,22 @@ class Route(Node):
     arms: tuple[tuple[Expr, tuple[Stmt, ...]], ...]
 
 
-Stmt = Union[QueryStmt, PyStmt, Return, If, For, While, FunctionDef, QueryDef, Cascade, Route]
+@dataclass(frozen=True)
+class Ensemble(Node):
+    """``ensemble "m1", "m2" vote VAR, samples=k, temperature=t:`` block (run by the multi-model runtime).
+
+    ``var`` is the hole voted on; ``options`` are the ``name=value`` options after it, as written.
+    """
+
+    models: tuple[Expr, ...]
+    var: str
+    var_span: Span
+    options: tuple[Argument, ...]
+    body: tuple[Stmt, ...]
+
+
+MultiModelBlock = Union[Cascade, Route, Ensemble]  # run by lmlang.multimodel, not by the decoder alone
+Stmt = Union[QueryStmt, PyStmt, Return, If, For, While, FunctionDef, QueryDef, MultiModelBlock]
 
 
 @dataclass(frozen=True)
@@ -261,7 +276,7 @@ def walk(stmts: tuple[Stmt, ...]):
             yield from walk(stmt.orelse)
         elif isinstance(stmt, FunctionDef):
             yield from walk(stmt.body)
-        elif isinstance(stmt, Cascade):
+        elif isinstance(stmt, (Cascade, Ensemble)):
             yield from walk(stmt.body)
         elif isinstance(stmt, Route):
             for _, body in stmt.arms:

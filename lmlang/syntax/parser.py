@@ -42,7 +42,7 @@ def keywords() -> frozenset[str]:
         if pattern.type == "str" and re.fullmatch(r"[A-Za-z]\w*", pattern.value):
             words.add(pattern.value)
         elif terminal.name.endswith("_KW"):
-            words.update(re.findall(r"[a-z]+", pattern.value.replace("(?i:", "").replace("\\b", "")))
+            words.add(re.match(r"(?:\(\?i:)?([a-z]+)", pattern.value).group(1))  # the word, not its lookahead
     return frozenset(words)
 
 
@@ -211,7 +211,7 @@ _CLOSING = {"(": ")", "[": "]", "{": "}"}
 
 # Statements whose header ends with ':' (to say "after the for header").
 _HEADERS = ("if", "elif", "else", "for", "while", "def", "class", "with", "try", "except", "finally", "cascade",
-            "route", "case", "async", "match")
+            "route", "case", "ensemble", "async", "match")
 
 # What the parser was waiting for, in words. Literal terminals (`:`, `if`) are quoted as written instead.
 _WORDS = {
@@ -233,6 +233,7 @@ _WORDS = {
     "WHERE_KW": "'where'",
     "DISTRIBUTION_KW": "'distribution'",
     "ASYNC_KW": "'async'",
+    "ENSEMBLE_KW": "'ensemble'",
     "ASYNC": "'async'",
     "AWAIT": "'await'",
 }
@@ -241,6 +242,8 @@ _WORDS = {
 _EXPRESSION_STARTS = {"NAME", "IDENT", "STRING", "LONG_STRING", "DEC_NUMBER", "FLOAT_NUMBER", "LPAR", "LSQB", "LBRACE",
                       "MINUS", "PLUS", "TILDE", "NOT", "LAMBDA", "AWAIT", "NONE", "TRUE", "FALSE"}
 _EXPRESSION_STARTS |= {"STAR", "CASE", "MATCH", "HEX_NUMBER", "OCT_NUMBER", "BIN_NUMBER", "IMAG_NUMBER", "__ANON_ELLIPSIS"}
+# The terminals of `name` (the grammar's override, soft keywords included): when just these are expected, say "a name".
+_NAME_TERMINALS = {"IDENT", "MATCH", "CASE"}
 _OPERATORS = {"+", "-", "*", "/", "//", "%", "@", "**", "&", "|", "^", "<<", ">>", "<", ">", "==", ">=", "<=", "!=",
               "<>", ".", "if", "in", "is", "not", "and", "or", "("}
 
@@ -268,6 +271,8 @@ def _describe_unexpected(token: Token, expected: set[str], header_word: str) -> 
 
 
 def _expected_words(names: set[str]) -> str:
+    if names == _NAME_TERMINALS:
+        return "a name"
     literal = _terminal_patterns()
     words: list[str] = []
     if {"DEF", "PASS", "RETURN"} <= names:
@@ -626,8 +631,14 @@ class _Builder:
             tuple((self.expr(arm.children[0]), self.block(arm.children[1])) for arm in arms),
         )
 
+    def _ensemble_stmt(self, tree: Tree) -> ast.Ensemble:
+        _, *models, var, options, body = tree.children
+        var_span = self.span(var)
+        return ast.Ensemble(self.span(tree), tuple(self.expr(m) for m in models), var_span.text, var_span,
+                            tuple(self._argument(o) for o in options.children), self.block(body))
+
     def _argument(self, node: Tree | Token) -> ast.Argument:
-        if isinstance(node, Tree) and node.data == "argvalue":
+        if isinstance(node, Tree) and node.data in ("argvalue", "ensemble_option"):
             name, value = node.children
             return ast.Argument(self.span(node), self.span(name).text, self.expr(value))
         return ast.Argument(self.span(node), None, self.expr(node))

@@ -103,6 +103,18 @@ INFORMATION = types.DiagnosticSeverity.Information
             "unknown model",
             id="cascade-model",
         ),
+        pytest.param(
+            'ensemble "smollm2", "gemma3-27m" vote A:\n    "Q: [A]"\n',
+            [(0, 20, 0, 32, ERROR)],
+            "unknown model",
+            id="ensemble-model",
+        ),
+        pytest.param(
+            'ensemble "smollm2" vote B, samples=0:\n    "Q: [A]"\n',
+            [(0, 24, 0, 25, ERROR), (0, 35, 0, 36, ERROR)],
+            "vote B names no hole",
+            id="ensemble-vote",
+        ),
     ],
 )
 async def test_diagnostics_point_at_the_error(client: LanguageClient, text: str, expected: list, words: str) -> None:
@@ -206,8 +218,10 @@ async def test_completion_offers_keywords_constraints_and_holes(client: Language
         assert items[constraint].documentation is not None
     for measure in ("margin", "logprob", "consistency"):
         assert items[measure].kind == types.CompletionItemKind.Function
-    for word in ("where", "distribution", "cascade", "until", "route", "from", "argmax", "beam_sample"):
+    for word in ("where", "distribution", "cascade", "until", "route", "ensemble", "vote", "from", "argmax",
+                 "beam_sample"):
         assert word in items
+    assert "vote VAR" in items["ensemble"].documentation.value
     assert items["sample"].kind == types.CompletionItemKind.Keyword
 
 

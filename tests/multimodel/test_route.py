@@ -1,4 +1,4 @@
-"""Routes and ensembles on the real models: the arm taken is the one the rule, classifier or examples say."""
+"""Routes on the real models: the arm taken is the one the rule, classifier or examples say."""
 
 from __future__ import annotations
 
@@ -112,32 +112,6 @@ def test_an_unknown_route_option_is_a_clear_error(smollm2) -> None:
     query = lmlang.compile('route message, bye="smollm2":\n    case "a":\n        "[R]" where len(TOKENS(R)) < 2\n')
     with pytest.raises(UsageError, match="route has no option 'bye'"):
         query.run("smollm2", message="hi")
-
-
-ENSEMBLE = '''route vote="A", models=MODELS, samples=SAMPLES, temperature=1.0:
-    case _:
-        "Is a tomato a fruit or a vegetable? Answer:[A]" where A in [" fruit", " vegetable"]
-'''
-
-
-def test_an_ensemble_takes_the_majority(smollm2, gemma) -> None:
-    result = lmlang.compile(ENSEMBLE).run("smollm2", MODELS=["smollm2", "gemma3-270m", "smollm2"], SAMPLES=1)
-    answers = [e["answer"] for e in result.trace]
-    assert len(answers) == 3
-    winner = max(set(answers), key=answers.count)
-    assert answers.count(winner) >= 2 and repr(result.variables["A"]) == winner
-    assert sum(e["decision"].startswith("chosen") for e in result.trace) == 1
-
-
-def test_an_ensemble_of_samples_runs_each_sample_and_breaks_ties_by_score(smollm2) -> None:
-    result = lmlang.compile(ENSEMBLE).run("smollm2", MODELS=["smollm2"], SAMPLES=4)
-    assert len(result.trace) == 4
-    counts = {}
-    for entry in result.trace:
-        counts.setdefault(entry["answer"], []).append(entry["measures"]["logprob(A)"])
-    top = max(len(v) for v in counts.values())
-    tied = {a: max(v) for a, v in counts.items() if len(v) == top}
-    assert repr(result.variables["A"]) == max(tied, key=tied.get)
 
 
 def test_blocks_nested_in_blocks_run_their_own_statement(smollm2, gemma) -> None:

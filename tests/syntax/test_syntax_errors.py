@@ -41,6 +41,10 @@ def error_of(text: str) -> LmlangSyntaxError:
         ("x + 1 = 3\n", "not valid Python: cannot assign to expression", 1, 1),
         ('route:\n    "x"\n', "expected 'case', found a string", 2, 5),
         ("cascade \"a\" until:\n    pass\n", "expected an expression, found ':'", 1, 18),
+        ('ensemble "a":\n    pass\n', "expected ',' or 'vote', found ':'", 1, 13),
+        ('ensemble "a" vote:\n    pass\n', "expected a name, found ':'", 1, 18),
+        ('ensemble "a" vote A, 2:\n    pass\n', "expected a name, found a number", 1, 22),
+        ('ensemble "a" vote A\n    pass\n', "expected ':' after the ensemble header", 1, 20),
         ('sample(0.8)\n"[A]"\n', "decoder arguments are written name=value", 1, 8),
     ],
 )

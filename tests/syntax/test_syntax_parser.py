@@ -237,7 +237,7 @@ def test_nested_query_errors_point_into_the_file() -> None:
     assert (error.value.span.line, error.value.span.column) == (4, 16)
 
 
-# ---------------------------------------------------------------------------------------------------- cascade and route
+# --------------------------------------------------------------------------------------------- cascade, route, ensemble
 
 
 def test_cascade() -> None:
@@ -257,9 +257,28 @@ def test_route() -> None:
     assert [(label.source, len(block)) for label, block in route.arms] == [('"math"', 1), ("_", 1)]
 
 
+def test_ensemble() -> None:
+    statement = only('ensemble "smollm2", MODEL vote ANSWER, samples=2, temperature=0.8:\n    "[ANSWER]"\n')
+    assert dump(statement) == ("Ensemble", {
+        "models": ('"smollm2"', "MODEL"),
+        "var": "ANSWER",
+        "options": (("Argument", {"name": "samples", "value": "2"}),
+                    ("Argument", {"name": "temperature", "value": "0.8"})),
+        "body": (("QueryStmt", {"string": ("QueryString", {"parts": (("Hole", {"name": "ANSWER"}),)})}),),
+    })
+    assert statement.var_span.text == "ANSWER" and statement.options[0].span.text == "samples=2"
+    assert only('ensemble "a" vote A:\n    pass\n').options == ()
+
+
 def test_cascade_and_route_are_names_elsewhere() -> None:
     statement = only("x = route + cascade")
     assert isinstance(statement, PyStmt)
+
+
+@pytest.mark.parametrize("text", ["ensemble = 1", "ensemble(x)", "ensemble [0]", "ensemble.vote()", "print(ensemble)",
+                                  "ensemble if a else b", "ensemble not in xs", "ensemble, vote = 1, 2", "ensemble"])
+def test_ensemble_is_a_name_unless_a_model_follows(text: str) -> None:
+    assert isinstance(only(text + "\n"), PyStmt)
 
 
 # ---------------------------------------------------------------------------------------------------- spans, API
@@ -292,5 +311,5 @@ def test_line_offset_moves_positions() -> None:
 
 def test_grammar_path_and_keywords() -> None:
     assert grammar_path().name == "lmlang.lark" and grammar_path().exists()
-    assert {"where", "distribution", "from", "cascade", "route", "until", "if", "def"} <= KEYWORDS
+    assert {"where", "distribution", "from", "cascade", "route", "until", "ensemble", "vote", "if", "def"} <= KEYWORDS
     assert "argmax" not in KEYWORDS

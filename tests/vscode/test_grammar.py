@@ -42,16 +42,18 @@ def _grammar_words(name: str) -> set[str]:
 def grammar_keywords() -> set[str]:
     """The lmlang words the TextMate grammar colours as keywords (decoders and clause keywords)."""
     found = _grammar_words("decoder-clause")
-    for name in ("from-clause", "where-clause", "distribution-clause", "cascade", "route", "route-arm"):
+    for name in ("from-clause", "where-clause", "distribution-clause", "cascade", "route", "route-arm", "ensemble"):
         found |= {w for w in _grammar_words(name) if w.islower()}
     until = REPOSITORY["cascade"]["patterns"][0]["match"]
     return found | _words(until)
 
 
 def lark_keywords() -> set[str]:
-    """The words the Lark grammar adds to Python: quoted literals and the case-insensitive clause terminals."""
+    """The words the Lark grammar adds to Python: quoted literals and the word each keyword terminal (``*_KW``,
+    a regex such as ``/(?i:where)\\b/``) starts with."""
     text = re.sub(r"//.*", "", (ROOT / "grammar" / "lmlang.lark").read_text())
-    literals = set(re.findall(r'"([a-z_]+)"', text)) | set(re.findall(r"\(\?i:(\w+)\)", text))
+    terminals = re.findall(r"^\w+_KW(?:\.\d+)?:\s*/(?:\(\?i:)?([a-z]+)", text, re.MULTILINE)
+    literals = set(re.findall(r'"([a-z_]+)"', text)) | set(terminals)
     return literals - set(keyword.kwlist) - set(keyword.softkwlist)
 
 
