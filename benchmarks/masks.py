@@ -79,37 +79,26 @@ def lmlang_case(model: llama.Model, vocab: Vocabulary, where: str, value: str, r
         states.append(state)
         state = tm.advance(state, token)
         assert state >= 0, (where, value, token)
+    view = logits.copy()
+    view.flags.writeable = False  # as the backend's row is
+    out = np.empty_like(logits)
     fresh = []
     for s in dict.fromkeys(states):
-        work = logits.copy()
         t = time.perf_counter()
-        tm.mask_logits(s, work)
+        tm.choices(s, view, out)
         fresh.append(time.perf_counter() - t)
-    # Cached states, three ways, interleaved: in place on a copy (the copy not timed), into a buffer from the
-    # read-only row (replacing the decoder's copy + mask), and the sparse allowed logits (few allowed only).
-    cached, copied, sparse = [], [], []
-    view = logits.copy()
-    view.flags.writeable = False
-    out = np.empty_like(logits)
-    few = all(tm.allowed_logits(s, view) is not None for s in states)
+    # Cached states: the decoder's step (choices: sparse where few tokens are allowed), and for comparison the
+    # whole masked row written into a buffer (what every step cost before the sparse way), interleaved.
+    cached, whole = [], []
     for _ in range(repeats):
         for s in states:
-            work = logits.copy()
             t = time.perf_counter()
-            tm.mask_logits(s, work)
+            tm.choices(s, view, out)
             cached.append(time.perf_counter() - t)
             t = time.perf_counter()
             tm.masked_copy(s, view, out)
-            copied.append(time.perf_counter() - t)
-            if few:
-                t = time.perf_counter()
-                tm.allowed_logits(s, view)
-                sparse.append(time.perf_counter() - t)
-    copy_only = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        view.copy()
-        copy_only.append(time.perf_counter() - t)
+            whole.append(time.perf_counter() - t)
+    sparse = sum(tm.choices(s, view, out)[0] is not None for s in states)
     hole.finish(value)
     return {
         "compile_ms": compile_s * 1e3,
@@ -117,9 +106,8 @@ def lmlang_case(model: llama.Model, vocab: Vocabulary, where: str, value: str, r
         "new_max_ms": max(fresh) * 1e3,
         "p50_us": float(np.percentile(cached, 50)) * 1e6,
         "p99_us": float(np.percentile(cached, 99)) * 1e6,
-        "copy_p50_us": float(np.percentile(copy_only, 50)) * 1e6,
-        "masked_copy_p50_us": float(np.percentile(copied, 50)) * 1e6,
-        "sparse_p50_us": float(np.percentile(sparse, 50)) * 1e6 if sparse else None,
+        "sparse_steps": f"{sparse}/{len(states)}",
+        "whole_p50_us": float(np.percentile(whole, 50)) * 1e6,
         "tokens": [int(t) for t in model.tokenize(value)],
     }
 
@@ -158,24 +146,23 @@ def throughput(models: list[str], tokens: int, rounds: int) -> None:
     """Tokens per second of whole generations through ``lmlang.compile(...).run``, with and without a mask.
 
     Beside the end-to-end rate (noisy on a shared machine), the time spent masking is measured inside the runs
-    (``TokenMatcher.mask_logits`` wrapped with a timer) and the decoder's copy of the logits row timed apart: the
-    ratio they imply, unconstrained time per token over that plus the mask path, does not depend on the noise.
+    (``TokenMatcher.choices``, the decoder's one call into the masks, wrapped with a timer): the ratio it implies,
+    unconstrained time per token over that plus the mask's, does not depend on the noise.
     """
     import lmlang
 
     spent: list[float] = []
-    original = matcher.TokenMatcher.mask_logits
+    original = matcher.TokenMatcher.choices
 
-    def timed(self, state, logits):
+    def timed(self, state, logits, out):
         t = time.perf_counter()
-        original(self, state, logits)
+        chosen = original(self, state, logits, out)
         spent.append(time.perf_counter() - t)
+        return chosen
 
-    matcher.TokenMatcher.mask_logits = timed  # type: ignore[method-assign]
+    matcher.TokenMatcher.choices = timed  # type: ignore[method-assign]
     for name in models:
         model = llama.load(name)
-        row = np.zeros(len(model.token_bytes), np.float32)
-        copy_s = statistics.median(_timed(row.copy) for _ in range(200))
         queries = [(case, lmlang.compile(THROUGHPUT_PROMPT + where + "\n")) for case, where in THROUGHPUT_CASES]
         for _, q in queries:  # warm up: vocabulary layout, automata, the states this text visits
             q.run(name, decoder_args={"max_tokens": tokens})
@@ -191,24 +178,16 @@ def throughput(models: list[str], tokens: int, rounds: int) -> None:
                 masks[case].append(sum(spent) / generated)
                 counts[case].add(generated)
         base = statistics.median(rates["no constraint"])
-        print(f"\n## {name}: {tokens} greedy tokens, {rounds} interleaved rounds, medians "
-              f"(decoder's copy of the logits row: {copy_s * 1e6:.1f} µs)")
+        print(f"\n## {name}: {tokens} greedy tokens, {rounds} interleaved rounds, medians")
         print("| constraint | tokens generated | tokens/s | ratio to unconstrained | mask µs/token "
-              "| mask + copy µs/token | ratio implied by mask + copy |")
-        print("|---|---|---|---|---|---|---|")
+              "| ratio implied by the mask's time |")
+        print("|---|---|---|---|---|---|")
         for case, _ in queries:
             rate = statistics.median(rates[case])
             mask_s = statistics.median(masks[case])
-            path = mask_s + (copy_s if mask_s else 0.0)
             print(f"| {case} | {', '.join(map(str, sorted(counts[case])))} | {rate:.1f} | {rate / base:.3f} "
-                  f"| {mask_s * 1e6:.1f} | {path * 1e6:.1f} | {1 / (1 + path * base):.4f} |")
-    matcher.TokenMatcher.mask_logits = original  # type: ignore[method-assign]
-
-
-def _timed(call) -> float:
-    t = time.perf_counter()
-    call()
-    return time.perf_counter() - t
+                  f"| {mask_s * 1e6:.1f} | {1 / (1 + mask_s * base):.4f} |")
+    matcher.TokenMatcher.choices = original  # type: ignore[method-assign]
 
 
 def main() -> None:
@@ -238,15 +217,13 @@ def main() -> None:
             rows.append({"case": case, "regex": regex, **row})
         peers = run_peers(args.peers, model, rows) if args.peers else {}
         header = ("| constraint | engine | compile ms | new state ms (median / max) | cached p50 µs | cached p99 µs "
-                  "| copy + mask → masked_copy p50 µs | allowed_logits p50 µs |")
+                  "| steps choosing among few tokens | whole masked row p50 µs |")
         print(header)
         print("|" + "---|" * 8)
         for r in rows:
-            sparse = "–" if r["sparse_p50_us"] is None else f"{r['sparse_p50_us']:.1f}"
             print(
                 f"| {r['case']} | lmlang | {r['compile_ms']:.1f} | {r['new_ms']:.2f} / {r['new_max_ms']:.2f} "
-                f"| {r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['copy_p50_us'] + r['p50_us']:.1f} → "
-                f"{r['masked_copy_p50_us']:.1f} | {sparse} |"
+                f"| {r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['sparse_steps']} | {r['whole_p50_us']:.1f} |"
             )
             for engine, p in sorted(peers.get(r["case"], {}).items()):
                 if "error" in p:

@@ -70,11 +70,10 @@ def _step(decoder: Decoder, beams: list[Beam], width: int, settings: DecoderSett
         if beam.hole is None:
             proposals.append((beam.score, i, -1, 0.0))
             continue
-        logits, log_total = beam.hole.cursor.scores()
-        base = beam.score
-        for token in sampler.expand(logits, width):
-            logprob = float(logits[token]) - log_total
-            proposals.append((base + logprob, i, int(token), logprob))
+        choices = beam.hole.cursor.scores()
+        for at in sampler.expand(choices.logits, width):
+            logprob = choices.logprob(at)
+            proposals.append((beam.score + logprob, i, choices.token(at), logprob))
     if not proposals:  # every beam is stuck: report it as the single-run decoder would
         stuck = beams[0].hole
         assert stuck is not None

@@ -17,14 +17,14 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from lmlang.decoding.sampler import Sampler, top_two_margin
+from lmlang.decoding.sampler import Sampler, log_normalizer, top_two_margin
 from lmlang.errors import ConstraintError
 from lmlang.source import Span
 
 
 class Matcher(Protocol):  # lmlang.masks.TokenMatcher, as the decoder uses it
     def start(self) -> int: ...
-    def mask_logits(self, state: int, logits: np.ndarray) -> None: ...
+    def choices(self, state: int, logits: np.ndarray, out: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]: ...
     def advance(self, state: int, token: int) -> int: ...
     def accepts(self, state: int) -> bool: ...
     def forced(self, state: int) -> bytes | None: ...
@@ -47,6 +47,28 @@ class HoleOutcome:
     @property
     def mean_logprob(self) -> float | None:
         return self.logprob / len(self.token_logprobs) if self.token_logprobs else None
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The next token's choices. ``logits[i]`` scores token ``ids[i]`` -- or token ``i`` when ``ids`` is None and
+    ``logits`` is the whole row, at -inf where the constraint forbids. ``log_total`` is the log of the model's
+    unmasked normalizer, so that :meth:`logprob` is the model's own log-probability of the choice."""
+
+    logits: np.ndarray
+    ids: np.ndarray | None
+    log_total: float
+
+    def token(self, i: int) -> int:
+        return int(i) if self.ids is None else int(self.ids[i])
+
+    def logprob(self, i: int) -> float:
+        return float(self.logits[i]) - self.log_total
+
+    def pick(self, sampler: Sampler) -> tuple[int, float]:
+        """The token ``sampler`` chooses, and its log-probability."""
+        i = sampler.choose(self.logits)
+        return self.token(i), self.logprob(i)
 
 
 @dataclass
@@ -75,7 +97,7 @@ class HoleCursor:
         self.value = bytearray()
         self.outcome = HoleOutcome("", [])
         self.done = False
-        self._buffer: np.ndarray | None = None  # masked logits are written here, one row per cursor
+        self._buffer: np.ndarray | None = None  # scratch row of the normalizer, then the masked logits
         # A phrase can only newly appear in the last (longest phrase + new piece) bytes.
         self._overlap = max((len(p.encode()) for p, _ in request.stops), default=0)
 
@@ -105,25 +127,22 @@ class HoleCursor:
         self._finish(len(forced))
         return True
 
-    def scores(self) -> tuple[np.ndarray, float]:
-        """The next token's logits (masked, in a copy, when a constraint applies) and the log of the unmasked
-        normalizer, so that ``logits[t] - log_total`` is the model's own log-probability of ``t``."""
-        logits = self.seq.logits()
-        peak = float(logits.max())
-        # exp in float32 (SIMD), summed in float64: about twice as fast as exp in float64, equal to ~1e-9
-        log_total = peak + math.log(float(np.exp(logits - peak).sum(dtype=np.float64)))
+    def scores(self) -> Candidates:
+        """The choices for the next token: only the allowed ones when a constraint leaves few, else the whole
+        row (masked, in a buffer of the cursor's own: the backend's logits are a read-only view of llama.cpp's)."""
+        raw = self.seq.logits()
+        if self._buffer is None:
+            self._buffer = np.empty_like(raw)
+        peak, log_total = log_normalizer(raw, self._buffer)
+        ids, logits = None, raw
         matcher = self.request.matcher
         if matcher is not None:
-            raw = logits
-            # The backend's logits are a read-only view of llama.cpp's buffer: mask into a buffer of our own.
-            if self._buffer is None:
-                self._buffer = np.empty_like(raw)
-            logits = matcher.masked_copy(self.state, raw, self._buffer)
+            ids, logits = matcher.choices(self.state, raw, self._buffer)
             if matcher.accepts(self.state):
-                _end_where_leaving(raw, logits, peak, self.seq.model.eog_tokens)
+                ids, logits = _end_where_leaving(raw, ids, logits, peak, log_total, self.seq.model.eog_tokens)
         if self.outcome.margin is None:
             self.outcome.margin = top_two_margin(logits)
-        return logits, log_total
+        return Candidates(logits, ids, log_total)
 
     def take(self, token: int, logprob: float) -> int | None:
         """Add the chosen ``token``; the token to append to the sequence now, or None when nothing is to be
@@ -194,9 +213,7 @@ def generate(cursor: HoleCursor, sampler: Sampler) -> HoleOutcome:
     """Step ``cursor`` to the end of its hole, one token per llama_decode."""
     seq = cursor.seq
     while not cursor.take_forced():
-        logits, log_total = cursor.scores()
-        token = sampler.choose(logits)
-        follow = cursor.take(token, float(logits[token]) - log_total)
+        follow = cursor.take(*cursor.scores().pick(sampler))
         if follow is not None:
             seq.append([follow])
         if cursor.done:
@@ -204,18 +221,27 @@ def generate(cursor: HoleCursor, sampler: Sampler) -> HoleOutcome:
     return cursor.outcome
 
 
-def _end_where_leaving(raw: np.ndarray, masked: np.ndarray, peak: float, eog: frozenset[int]) -> None:
+def _end_where_leaving(raw: np.ndarray, ids: np.ndarray | None, logits: np.ndarray, peak: float, log_total: float,
+                       eog: frozenset[int]) -> tuple[np.ndarray | None, np.ndarray]:
     """Where the value is complete, a token the constraint forbids means the model wants to write something
     else: its probability goes to ending the value (on the likeliest end token). Without this, `[N: int]` after a
     number the model considers finished could only go on with digits until the token limit."""
-    allowed = float(np.exp(masked - peak).sum(dtype=np.float64))
-    total = float(np.exp(raw - peak).sum(dtype=np.float64))
-    leaving = total - allowed
+    allowed = float(np.exp(logits - peak).sum(dtype=np.float64))
+    leaving = math.exp(log_total - peak) - allowed
     if leaving <= 0 or not eog:
-        return
+        return ids, logits
     end = max(eog, key=lambda t: raw[t])
-    kept = math.exp(float(masked[end]) - peak) if np.isfinite(masked[end]) else 0.0
-    masked[end] = peak + math.log(kept + leaving)
+    if ids is None:
+        at = end
+    else:
+        found = np.flatnonzero(ids == end)
+        if len(found):
+            at = int(found[0])
+        else:  # not allowed by the mask itself: it joins the choices with only the leaving mass
+            ids, logits, at = np.append(ids, end), np.append(logits, -np.inf).astype(logits.dtype), len(ids)
+    kept = math.exp(float(logits[at]) - peak) if np.isfinite(logits[at]) else 0.0
+    logits[at] = peak + math.log(kept + leaving)
+    return ids, logits
 
 
 def _stop_cut(value: bytearray, stops: tuple[tuple[str, bool], ...], searched_from: int) -> int | None:

@@ -41,9 +41,7 @@ def sample(decoder: Decoder, program: CompiledProgram, inputs: Mapping[str, Any]
         for i, hole in holes.items():
             cursor = hole.cursor
             if not cursor.take_forced():
-                logits, log_total = cursor.scores()
-                token = samplers[i].choose(logits)
-                follow = cursor.take(token, float(logits[token]) - log_total)
+                follow = cursor.take(*cursor.scores().pick(samplers[i]))
                 if follow is not None:
                     seqs.append(cursor.seq)
                     tokens.append(follow)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmlang.decoding.hole import HoleRequest, decode_hole
+from lmlang.decoding.hole import HoleCursor, HoleRequest, decode_hole
 from lmlang.decoding.sampler import Sampler
 
 
@@ -95,3 +95,47 @@ def test_the_phrase_complete_first_cuts_the_value() -> None:
     stops = (("b", True), ("abc", False))
     assert _stop_cut(bytearray(b"xabc"), stops, 0) == 3  # "b" is complete before "abc": the value is "xab"
     assert _stop_cut(bytearray(b"xac"), stops, 0) is None
+
+
+
+class _FixedRow:
+    """A sequence whose next-token logits are one fixed row: both ways of choosing read the same numbers."""
+
+    def __init__(self, model, logits) -> None:
+        self.model, self.tokens, self._logits = model, [], logits
+
+    def logits(self):
+        return self._logits
+
+
+@pytest.mark.parametrize("model_name", ["smollm2", "gemma3-270m"])
+@pytest.mark.parametrize("written", ["", "4"])  # the start, and a complete value (ending takes the leaving mass)
+def test_few_allowed_tokens_are_chosen_without_writing_the_row(request, model_name, written, monkeypatch) -> None:
+    """Where a constraint allows few tokens the decoder reads only theirs (TokenMatcher.choices, sparse); the
+    choices, their log-probabilities and the margin are those of the masked whole row."""
+    from lmlang.masks import TokenMatcher, Vocabulary, from_regex
+
+    model = request.getfixturevalue("smollm2" if model_name == "smollm2" else "gemma")
+    logits = fresh_logits(model, model.tokenize("A dozen eggs is " + written))
+    logits.flags.writeable = False
+    vocab = Vocabulary(model.token_bytes, model.special_tokens, model.eog_tokens, str(model.path))
+    matcher = TokenMatcher(from_regex(r"[0-9]+"), vocab)
+    state = matcher.start()
+    for token in model.tokenize(written):
+        state = matcher.advance(state, token)
+
+    def choose(dense: bool):
+        if dense:
+            monkeypatch.setattr(TokenMatcher, "allowed_logits", lambda self, state, logits, most=0: None)
+        cursor = HoleCursor(_FixedRow(model, logits), HoleRequest("N", None, (), 8, matcher))
+        cursor.state = state
+        choices = cursor.scores()
+        assert (choices.ids is None) == dense
+        allowed = {choices.token(i): choices.logprob(i) for i in range(len(choices.logits))
+                   if np.isfinite(choices.logits[i])}
+        return allowed, choices.pick(Sampler()), cursor.outcome.margin
+
+    sparse, dense = choose(False), choose(True)
+    assert sparse[0].keys() == dense[0].keys() and len(sparse[0]) >= 10
+    assert all(sparse[0][t] == pytest.approx(dense[0][t], abs=1e-5) for t in sparse[0])
+    assert sparse[1][0] == dense[1][0] and sparse[2] == pytest.approx(dense[2], abs=1e-6)
