@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ast as pyast
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lmlang.constraints import meaning
 from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS
 from lmlang.constraints.conditions import Condition, Translator, evaluate
-from lmlang.errors import ConstraintError
+from lmlang.errors import ConstraintError, InputError
 from lmlang.masks import (Automaton, TokenMatcher, Vocabulary, any_text, firing_phrases, from_regex, intersect,
                           until_stop)
 from lmlang.source import Span
@@ -76,15 +76,17 @@ def plan_hole(
     hole_type: HoleType | None,
     env: Mapping[str, object],
     values: Mapping[str, object],
+    holes: Collection[str] = (),
 ) -> HolePlan:
     """The plan for the hole ``var`` under every ``where`` expression that applies to it.
 
-    ``env`` holds the Python variables visible at the hole, ``values`` the holes bound so far. Conjuncts about
-    other holes are left out, except those whose other holes are all bound already (checked by ``finish``).
+    ``env`` holds the Python variables visible at the hole, ``values`` the holes bound so far, ``holes`` every
+    hole of the query. Conjuncts about other holes are left out, except those whose other holes are all bound
+    already (checked by ``finish``); a conjunct about ``var`` naming anything else unknown is an error.
     """
     scope = {**env, **values}
     conjuncts = [(expr, node) for expr in where for node in _conjuncts(expr.python().body)]
-    mine = [(expr, node) for expr, node in conjuncts if _concerns(node, var, scope)]
+    mine = [(expr, node) for expr, node in conjuncts if _concerns(expr, node, var, scope, holes)]
     value_type = _value_type(var, hole_type, [node for _, node in mine])
     numeric = value_type if value_type != "str" else None
     conditions = []
@@ -115,14 +117,30 @@ def _conjuncts(node: pyast.expr) -> list[pyast.expr]:
 _KNOWN_FUNCTIONS = set(CONSTRAINT_FUNCTIONS) | set(dir(builtins))
 
 
-def _concerns(node: pyast.expr, var: str, scope: Mapping[str, object]) -> bool:
+def _concerns(expr: Expr, node: pyast.expr, var: str, scope: Mapping[str, object], holes: Collection[str]) -> bool:
     """Whether the conjunct is about ``var`` and everything else it names is known once ``var`` is bound."""
-    called = {id(n.func) for n in pyast.walk(node) if isinstance(n, pyast.Call)}
-    names = {n.id for n in pyast.walk(node) if isinstance(n, pyast.Name) and id(n) not in called}
+    names = _free_names(node)
     if var not in names:
         return False
     unknown = names - {var} - set(scope) - _KNOWN_FUNCTIONS
+    stray = sorted(unknown - set(holes))
+    if stray:
+        raise InputError(expr.span_of(node), f"the constraint on {var} uses '{stray[0]}', which is neither a "
+                                             f"variable defined before the hole nor a hole of the query")
     return not unknown
+
+
+def _free_names(node: pyast.expr) -> set[str]:
+    """The names an expression reads from outside: not the functions it calls by name, nor the variables its
+    comprehensions and lambdas bind."""
+    called = {id(n.func) for n in pyast.walk(node) if isinstance(n, pyast.Call)}
+    bound = set()
+    for n in pyast.walk(node):
+        if isinstance(n, pyast.comprehension):
+            bound |= {t.id for t in pyast.walk(n.target) if isinstance(t, pyast.Name)}
+        elif isinstance(n, pyast.Lambda):
+            bound |= {a.arg for a in pyast.walk(n.args) if isinstance(a, pyast.arg)}
+    return {n.id for n in pyast.walk(node) if isinstance(n, pyast.Name) and id(n) not in called} - bound
 
 
 def _value_type(var: str, hole_type: HoleType | None, nodes: list[pyast.expr]) -> str:

@@ -227,7 +227,7 @@ class Decoder:
     def open_hole(self, run: Run, event: HoleEvent, settings: DecoderSettings, on_text: TextSink | None) -> OpenHole:
         """Evaluate the prompt up to the hole and set up its generation under its constraints."""
         hole = event.site.hole
-        plan = constraints.plan_hole(hole.name, event.site.where, hole.type, event.env, event.env)
+        plan = constraints.plan_hole(hole.name, event.site.where, hole.type, event.env, event.env, event.site.holes)
         seq = run.prompt.flush()
         room = (settings.max_len or self.model.n_ctx) - len(seq.tokens)
         limit = min(x for x in (settings.max_tokens, plan.max_tokens, room) if x is not None)

@@ -137,9 +137,14 @@ class HoleCursor:
         ids, logits = None, raw
         matcher = self.request.matcher
         if matcher is not None:
-            ids, logits = matcher.choices(self.state, raw, self._buffer)
+            leaving = 0.0
             if matcher.accepts(self.state):
-                ids, logits = _end_where_leaving(raw, ids, logits, peak, log_total, self.seq.model.eog_tokens)
+                # The buffer holds exp(raw - peak) now, before the mask is written into it.
+                total = math.exp(log_total - peak)
+                leaving = total - matcher.allowed_mass(self.state, self._buffer, total)
+            ids, logits = matcher.choices(self.state, raw, self._buffer)
+            if leaving > 0:
+                ids, logits = _end_where_leaving(raw, ids, logits, peak, leaving, self.seq.model.eog_tokens)
         if self.outcome.margin is None:
             self.outcome.margin = top_two_margin(logits)
         return Candidates(logits, ids, log_total)
@@ -221,14 +226,13 @@ def generate(cursor: HoleCursor, sampler: Sampler) -> HoleOutcome:
     return cursor.outcome
 
 
-def _end_where_leaving(raw: np.ndarray, ids: np.ndarray | None, logits: np.ndarray, peak: float, log_total: float,
+def _end_where_leaving(raw: np.ndarray, ids: np.ndarray | None, logits: np.ndarray, peak: float, leaving: float,
                        eog: frozenset[int]) -> tuple[np.ndarray | None, np.ndarray]:
     """Where the value is complete, a token the constraint forbids means the model wants to write something
-    else: its probability goes to ending the value (on the likeliest end token). Without this, `[N: int]` after a
-    number the model considers finished could only go on with digits until the token limit."""
-    allowed = float(np.exp(logits - peak).sum(dtype=np.float64))
-    leaving = math.exp(log_total - peak) - allowed
-    if leaving <= 0 or not eog:
+    else: its probability (``leaving``, relative to the peak's) goes to ending the value, on the likeliest end
+    token. Without this, `[N: int]` after a number the model considers finished could only go on with digits
+    until the token limit."""
+    if not eog:
         return ids, logits
     end = max(eog, key=lambda t: raw[t])
     if ids is None:

@@ -15,6 +15,7 @@ The generated code calls helpers bound in its namespace (``__lm_text``, ``__lm_r
 from __future__ import annotations
 
 import ast as pyast
+import dataclasses
 import io
 import tokenize
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class HoleSite:
     where: tuple[ast.Expr, ...]
     distribution: ast.Distribution | None
     depth: int  # 0 for the main query, 1 and more inside nested queries
+    holes: frozenset[str]  # every hole of the query the site stands in: names a where clause may defer to
 
 
 @dataclass
@@ -91,6 +93,7 @@ class _Context:
     depth: int
     last_hole: ast.Hole | None
     in_function: bool = False
+    block: str | None = None  # the body function of the multi-model block the code stands in
 
 
 def _block(out: _Emitter, stmts: tuple[ast.Stmt, ...], indent: int, ctx: _Context) -> None:
@@ -188,22 +191,25 @@ def _multi_model_block(out: _Emitter, stmt: ast.MultiModelBlock, indent: int, ct
     index = len(out.blocks)  # taken before the body: blocks nested in it are appended after this one
     out.blocks.append(stmt)
     out.emit(indent, f"def {function}(__lm_arm=0):", stmt.span)
+    inner = dataclasses.replace(ctx, block=function)
     for arm, body in enumerate(bodies):
         out.emit(indent + 1, f"if __lm_arm == {arm}:", stmt.span)
-        _block(out, body, indent + 2, ctx)
+        _block(out, body, indent + 2, inner)
     out.emit(indent + 1, "if False: yield None")
     out.emit(indent + 1, "return {k: v for k, v in locals().items() if not k.startswith('__lm')}")
-    _block_scope(out, function, indent, stmt)
+    out.emit(indent, f"{function}.scope = {_visible(ctx)}", stmt.span)
     values = out.fresh("values")
     out.emit(indent, f"{values} = yield __lm_block({index}, {function})", stmt.span)
     for name in names:
         out.emit(indent, f"if {name!r} in {values}: {name} = {values}[{name!r}]", stmt.span)
 
 
-def _block_scope(out: _Emitter, function: str, indent: int, stmt: ast.MultiModelBlock) -> None:
-    """The variables visible where the block stands, attached to its body function: the multi-model runtime
-    evaluates the block's header (models, route inputs and arms, ensemble options) and its condition in them."""
-    out.emit(indent, f"{function}.scope = locals()", stmt.span)
+def _visible(ctx: _Context) -> str:
+    """An expression for the variables visible at a point of the generated code. A block's body is a function of
+    its own, whose locals() lack the enclosing query's variables unless its Python code happens to use them: its
+    ``scope`` attribute holds them (the multi-model runtime evaluates the block's header and condition in it, and
+    the constraints of its holes may name them)."""
+    return "locals()" if ctx.block is None else f"{{**{ctx.block}.scope, **locals()}}"
 
 
 def bound_names(stmts: tuple[ast.Stmt, ...]) -> set[str]:
@@ -256,11 +262,12 @@ def _query_string(out: _Emitter, stmt: ast.QueryStmt, indent: int, ctx: _Context
 
 def _hole(out: _Emitter, hole: ast.Hole, where: tuple[ast.Expr, ...], distribution: ast.Distribution | None,
           indent: int, ctx: _Context) -> None:
-    site = HoleSite(len(out.sites), hole, where, distribution, ctx.depth)
+    site = HoleSite(len(out.sites), hole, where, distribution, ctx.depth,
+                    frozenset(h.name for h in ast.holes(ctx.program)))
     out.sites.append(site)
     if hole.type is not None and hole.type.kind == "query" and hole.type.call is not None:
         out.emit(indent, f"{hole.name} = yield from __lm_nested({site.index}, ({hole.type.call.source}))", hole.span)
     else:
-        out.emit(indent, f"{hole.name} = yield __lm_hole({site.index}, locals())", hole.span)
+        out.emit(indent, f"{hole.name} = yield __lm_hole({site.index}, {_visible(ctx)})", hole.span)
     for decorator in hole.decorators:
         out.emit(indent, f"{hole.name} = ({decorator.source})({hole.name})", decorator.span)

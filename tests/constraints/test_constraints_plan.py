@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lmlang.constraints import plan_hole
-from lmlang.errors import ConstraintError, NotEnforcedError
+from lmlang.errors import ConstraintError, InputError, NotEnforcedError
 from lmlang.masks import Vocabulary
 from lmlang.source import Source
 from lmlang.syntax.ast import Expr, HoleType
@@ -17,8 +17,8 @@ def where(text: str) -> Expr:
     return Expr(source.span(6, len(source.text)), text)
 
 
-def plan(var, text, hole_type=None, env=None, values=None):
-    return plan_hole(var, [where(text)] if text else [], hole_type, env or {}, values or {})
+def plan(var, text, hole_type=None, env=None, values=None, holes=("A", "B", "X")):
+    return plan_hole(var, [where(text)] if text else [], hole_type, env or {}, values or {}, holes)
 
 
 def typed(kind: str, pattern: str | None = None) -> HoleType:
@@ -115,6 +115,17 @@ def test_conditions_across_holes():
     # A condition on a hole not generated yet is left to that hole.
     p = plan("A", "A != B")
     assert accepts(p, "anything") and p.automaton is None
+
+
+def test_a_name_neither_defined_nor_a_hole_is_an_error():
+    """Not a condition left for later: nothing could ever define it."""
+    with pytest.raises(InputError) as info:
+        plan("X", 'len(X) < 9 and X in [" " + a, " " + b]', env={"a": "Paris"})
+    assert "uses 'b', which is neither a variable defined before the hole nor a hole" in info.value.message
+    assert info.value.span.text == 'X in [" " + a, " " + b]'
+    # Names a comprehension or lambda binds are its own.
+    p = plan("X", "X in [w.upper() for w in WORDS] and (lambda v: len(v) < 4)(X)", env={"WORDS": ["ab", "c"]})
+    assert accepts(p, "AB") and not accepts(p, "ab")
 
 
 def test_unsatisfiable_constraints_are_reported_at_compile_time():

@@ -145,6 +145,14 @@ def test_every_way_of_masking_agrees(vocab, pattern, max_chars):
         assert sorted(ids.tolist()) == np.flatnonzero(allowed).tolist() and np.array_equal(values, logits[ids])
         if allowed.sum() > 1024:
             assert matcher.allowed_logits(state, logits) is None
+        chosen_ids, chosen = matcher.choices(state, logits, np.empty_like(logits))
+        dense = expected if chosen_ids is None else np.full_like(logits, -np.inf)
+        if chosen_ids is not None:
+            dense[chosen_ids] = chosen
+        assert np.array_equal(dense, expected)
+        weights = np.exp(logits - logits.max())
+        mass = matcher.allowed_mass(state, weights, float(weights.sum(dtype=np.float64)))
+        assert mass == pytest.approx(float(weights[allowed].sum(dtype=np.float64)), rel=1e-5)
         token = int(ids[np.argmax(values)])
         state = matcher.advance(state, token) if token not in vocab.eog else state
     assert matcher.allowed_logits(-1, logits)[0].size == 0

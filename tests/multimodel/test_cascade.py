@@ -137,3 +137,13 @@ def test_variables_of_the_accepted_stage_reach_the_rest_of_the_query() -> None:
     result = query.run("smollm2", word="rain")
     assert result.return_value == result.variables["CLS"].strip()
     assert result.prompt.endswith(f"\nLabel: {result.return_value}")
+
+
+def test_the_constraints_inside_a_block_see_the_querys_variables(smollm2) -> None:
+    """The block's body is a function of its own: its holes' constraints still read the query's inputs and
+    variables (here the candidates come from inputs the block's Python code never mentions)."""
+    query = lmlang.compile('cascade "smollm2":\n'
+                           '    "Country: France\\nCapital:[CLS]" where CLS in [" " + a, " " + b]\n'
+                           'return CLS')
+    result = query.run(a="Paris", b="Rome")
+    assert result.return_value == " Paris" and result.scores["CLS"].tokens <= 2
