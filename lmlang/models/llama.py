@@ -3,7 +3,8 @@
 One :class:`Model` owns one llama.cpp context whose KV cache is shared by up to ``n_seq_max`` :class:`Sequence` s.
 A sequence mirrors exactly the tokens cached for one llama.cpp sequence id, so the interpreter can extend it one
 token at a time, roll it back to try something else, or fork it to explore alternatives (beams, ``in [...]``
-choices) without ever evaluating a shared prefix twice.
+choices) without ever evaluating a shared prefix twice. ``Model.embed`` has a small second context of its own on
+the same weights, so embedding a text never disturbs the sequences.
 
 This is the only module of lmlang that imports ``llama_cpp``.
 """
@@ -23,6 +24,13 @@ from lmlang.errors import ModelError, UsageError
 from lmlang.models.registry import resolve
 
 _N_BATCH = 512  # most tokens per llama_decode call (llama.cpp lowers it for a small n_ctx)
+# Most tokens of a text given to `Model.embed`: routes embed requests and short examples, and the embedding
+# context's KV cache is allocated for this many on first use.
+_N_EMBED_CTX = 512
+# Tokens per llama_decode in `Model.embed`. llama.cpp computes and keeps logits for every token of a pooled batch
+# (1 MiB each for Gemma's 262k vocabulary), so one batch of 512 tokens would hold on to 1 GiB; the text goes in
+# slices of this many instead.
+_N_EMBED_BATCH = 32
 _SENTINEL = "\u2063lmlang-content\u2063"
 # Token attributes (enum llama_token_attr) that mark a token as never part of plain text.
 _NOT_TEXT = llama.LLAMA_TOKEN_ATTR_UNKNOWN | llama.LLAMA_TOKEN_ATTR_UNUSED | llama.LLAMA_TOKEN_ATTR_CONTROL
@@ -85,7 +93,8 @@ class Model:
         self.add_bos = bool(llama.llama_vocab_get_add_bos(self._vocab)) and self.bos_token is not None
         self._read_vocabulary()
         self._n_seq_max = max(1, min(n_seq_max, llama.llama_max_parallel_sequences()))
-        self._ctx = self._new_context(n_threads)
+        self._n_threads = n_threads
+        self._ctx = self._new_context(self.n_ctx, _N_BATCH, self._n_seq_max)
         # llama.cpp rounds n_ctx up (to a multiple of 256) and caps the batch at it: use what it chose.
         self.n_ctx = llama.llama_n_ctx(self._ctx)
         self._n_batch = llama.llama_n_batch(self._ctx)
@@ -96,18 +105,20 @@ class Model:
         # seq id -> row of the context's output buffer holding that sequence's current logits
         self._live: dict[int, int] = {}
         self._markers: dict[str, tuple[str, str]] = {}
+        self._embedding: tuple[object, _Batch] | None = None  # context and batch, made by the first `embed`
 
     def __repr__(self) -> str:
         return f"<Model {self.name} n_vocab={self.n_vocab} n_ctx={self.n_ctx}>"
 
-    def _new_context(self, n_threads: int) -> object:
+    def _new_context(self, n_ctx: int, n_batch: int, n_seq_max: int, *, pooled: bool = False) -> object:
+        """A llama.cpp context on this model's weights; ``pooled``: one that also averages each sequence's states."""
         params = llama.llama_context_default_params()
-        params.n_ctx = self.n_ctx
-        params.n_batch = _N_BATCH
-        params.n_ubatch = _N_BATCH
-        params.n_seq_max = self._n_seq_max
-        params.n_threads = n_threads
-        params.n_threads_batch = n_threads
+        params.n_ctx = n_ctx
+        params.n_batch = n_batch
+        params.n_ubatch = n_batch
+        params.n_seq_max = n_seq_max
+        params.n_threads = self._n_threads
+        params.n_threads_batch = self._n_threads
         params.no_perf = True
         # Flash attention (llama.cpp's default "auto" turns it on for CPU) accumulates in half precision: greedy
         # choices then drift from those of plain llama.cpp. Off, the logits match llama-cpp-python's.
@@ -118,9 +129,12 @@ class Model:
         # Keep every position in sliding-window layers (Gemma 3): rolling a sequence back must find the
         # cells it returns to still there.
         params.swa_full = True
+        if pooled:
+            params.embeddings = True
+            params.pooling_type = llama.LLAMA_POOLING_TYPE_MEAN
         ctx = llama.llama_init_from_model(self._model, params)
         if not ctx:
-            raise ModelError(None, f"cannot create a llama.cpp context of {self.n_ctx} tokens for {self.path}")
+            raise ModelError(None, f"cannot create a llama.cpp context of {n_ctx} tokens for {self.path}")
         return ctx
 
     def _read_vocabulary(self) -> None:
@@ -209,6 +223,57 @@ class Model:
             if candidate in builtin:
                 return candidate
         raise ModelError(None, f"{self.path} has no chat template, so role tags cannot be used with it")
+
+    # -- embeddings (used by `route ..., examples=`) ----------------------------------------------------------
+
+    def embed(self, text: str) -> numpy.ndarray:
+        """The mean of the model's last hidden states over the tokens of ``text`` (after BOS if the model wants
+        one), L2-normalised: a float64 vector of ``llama_model_n_embd_out`` entries, for comparing texts by cosine.
+
+        Runs in a second llama.cpp context on the same weights, so sequences and their logits are untouched.
+        """
+        if not text:  # with BOS alone Gemma would still give a vector, but it would say nothing of any text
+            raise UsageError(None, "an empty text has no embedding: give embed some text")
+        tokens = self.tokenize(text, bos=True)
+        # Too long is an error, not a cut: the mean over a prefix would pass for the embedding of the whole
+        # text, and a route would decide on a document's first page without saying so.
+        if len(tokens) > _N_EMBED_CTX:
+            raise ModelError(
+                None,
+                f"a text of {len(tokens)} tokens is too long to embed with {self.name} (at most {_N_EMBED_CTX})",
+            )
+        total = self._pooled_sum(tokens)
+        return total / numpy.linalg.norm(total)
+
+    def _pooled_sum(self, tokens: list[int]) -> numpy.ndarray:
+        """The sum of the last hidden states over ``tokens``, decoded in slices of the embedding context's batch.
+
+        llama.cpp averages over each decode on its own; attention is causal, so the states of a slice do not
+        depend on the slicing, and each slice's mean times its length adds up to the sum over the text.
+        """
+        ctx, batch = self._embedding_context()
+        # Each text is pooled alone: nothing of the previous one may stay in the cache.
+        llama.llama_memory_clear(llama.llama_get_memory(ctx), False)
+        total = numpy.zeros(llama.llama_model_n_embd_out(self._model), numpy.float64)
+        size = llama.llama_n_ubatch(ctx)
+        for start in range(0, len(tokens), size):
+            part = tokens[start : start + size]
+            status = batch.decode_text(ctx, part, start)
+            if status != 0:
+                raise self._decode_failure(status)
+            self.evaluated_tokens += len(part)
+            pointer = llama.llama_get_embeddings_seq(ctx, 0)
+            if not pointer:
+                raise ModelError(None, f"llama.cpp returned no embedding for a text with {self.name}")
+            total += numpy.ctypeslib.as_array(pointer, shape=total.shape) * len(part)
+        return total
+
+    def _embedding_context(self) -> tuple[object, _Batch]:
+        # Made on first use: most queries never embed, and the context costs memory and a graph reservation.
+        if self._embedding is None:
+            ctx = self._new_context(_N_EMBED_CTX, _N_EMBED_BATCH, 1, pooled=True)
+            self._embedding = (ctx, _Batch(llama.llama_n_ubatch(ctx)))
+        return self._embedding
 
     # -- sequences ---------------------------------------------------------------------------------------------
 
@@ -482,6 +547,16 @@ class _Batch:
             self.pos[:count] = [row[1] for row in rows]
             self.seq_id[:count] = [row[0].seq_id for row in rows]
             self.output[:count] = [row[3] for row in rows]
+        self.struct.n_tokens = count
+        return llama.llama_decode(ctx, self.struct)
+
+    def decode_text(self, ctx: object, tokens: list[int], start: int) -> int:
+        """``tokens`` as sequence 0 from position ``start``, each one an output: pooling averages over the outputs."""
+        count = len(tokens)
+        self.token[:count] = tokens
+        self.pos[:count] = numpy.arange(start, start + count)
+        self.seq_id[:count] = 0
+        self.output[:count] = 1
         self.struct.n_tokens = count
         return llama.llama_decode(ctx, self.struct)
 

@@ -1,8 +1,8 @@
 """What routes measure with a model: probabilities of labels after a prompt, and embeddings of texts.
 
-An embedding is the backend's (``model.embed(text)``, llama.cpp's pooled hidden state) when it offers one.
-Otherwise it is the model's next-token distribution after ``"{text}\\nThis text is about"``: a linear image of the
-last hidden state, which places texts on the same topic near each other. Both are compared by cosine.
+An embedding is the model's ``embed(text)``: its last hidden states averaged over the text's tokens by llama.cpp,
+compared by cosine. Embeddings are cached per model file and text, since a route embeds the same examples for
+every input.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import numpy as np
 
 from lmlang.decoding.decoder import Decoder
 from lmlang.interpret.prompt import Prompt
-
-_CUE = "\nThis text is about"
 
 _embeddings: dict[tuple[str, str], np.ndarray] = {}
 
@@ -42,26 +40,9 @@ def embed(decoder: Decoder, text: str) -> tuple[np.ndarray, int]:
     key = (str(model.path), text)
     if key in _embeddings:
         return _embeddings[key], 0
-    if hasattr(model, "embed"):
-        vector, spent = np.asarray(model.embed(text), dtype=np.float64), len(model.tokenize(text))
-    else:
-        vector, spent = _next_token_profile(decoder, text)
+    vector = np.asarray(model.embed(text), dtype=np.float64)
     _embeddings[key] = vector
-    return vector, spent
-
-
-def _next_token_profile(decoder: Decoder, text: str) -> tuple[np.ndarray, int]:
-    prompt = Prompt(decoder.model, decoder.pool)
-    prompt.add_text(text + _CUE)
-    try:
-        logits = np.asarray(prompt.flush().logits(), dtype=np.float64)
-        spent = prompt.prefill_tokens
-    finally:
-        prompt.close()
-    probabilities = np.exp(logits - logits.max())
-    probabilities /= probabilities.sum()
-    # Square roots: cosine of these is the Bhattacharyya coefficient of the two distributions.
-    return np.sqrt(probabilities), spent
+    return vector, len(model.tokenize(text, bos=True))
 
 
 def cosine(a: Any, b: Any) -> float:
