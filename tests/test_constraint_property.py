@@ -51,6 +51,8 @@ CASES = [
     Case("INT range", '"Q: Pick a number.\\nA:[X]" where INT(X) and 10 <= X <= 20', lambda v: is_int(v) and 10 <= v <= 20),
     Case("FLOAT", '"Q: What is pi?\\nA:[X]" where FLOAT(X)', lambda v: isinstance(v, float)),
     Case("typed float", '"Q: What is pi?\\nA:[X: float]"', lambda v: isinstance(v, float)),
+    Case("bounded float", '"Q: What is pi?\\nA:[X: float]" where X < 3.1 and X > -2.5',
+         lambda v: isinstance(v, float) and -2.5 < v < 3.1),
     Case("date", '"Born on (dd/mm/yyyy):[X]" where REGEX(X, r" [0-9]{2}/[0-9]{2}/[0-9]{4}")',
          full(r" [0-9]{2}/[0-9]{2}/[0-9]{4}")),
     Case("email", '"Email:[X]" where REGEX(X, r" [a-z]{1,8}@[a-z]{1,8}\\.(com|org)")',

@@ -193,9 +193,13 @@ class Translator:
             if same is None:
                 return None
             return same if isinstance(op, pyast.Eq) else negate(same)
-        if self.numeric == "int" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            return None
+        if self.numeric == "int":
             low, high = _int_interval(op, value)
             return self.regex(meaning.int_range(low, high))
+        if self.numeric == "float" and type(op) in _ORDER_SYMBOLS:
+            return self.regex(meaning.float_range(_ORDER_SYMBOLS[type(op)], value))
         return None
 
     def _members(self, container: object) -> Automaton | None:
@@ -289,6 +293,9 @@ _FLIPPED = {
     pyast.Eq: pyast.Eq,
     pyast.NotEq: pyast.NotEq,
 }
+
+
+_ORDER_SYMBOLS = {pyast.Lt: "<", pyast.LtE: "<=", pyast.Gt: ">", pyast.GtE: ">="}
 
 
 def _int_interval(op: pyast.cmpop, bound: float) -> tuple[int | None, int | None]:

@@ -18,6 +18,7 @@ complete value, so the mask and the check cannot disagree. Decisions (documented
 
 from __future__ import annotations
 
+import decimal
 import re
 
 INT_PATTERN = r" ?(?:0|-?[1-9][0-9]*)"
@@ -39,6 +40,67 @@ def int_range(low: int | None, high: int | None) -> str:
     if high is None or positive_low <= high:
         parts.extend(_positive_range(positive_low, high))
     return " ?" + (_group(parts) if parts else NOTHING)
+
+
+_ANY_FRACTION = r"(?:\.[0-9]+)?"
+_NONNEGATIVE = r"(?:0|[1-9][0-9]*)" + _ANY_FRACTION
+_MIRRORED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "=="}
+
+
+def float_range(op: str, bound: float | int) -> str:
+    """The texts ``FLOAT`` writes whose value ``x`` has ``x <op> bound`` (op: < <= > >= ==).
+
+    The bound is read as the decimal its shortest repr spells (0.1 is 1/10, not the binary double), so the
+    language compares decimal texts exactly; ``float(text)`` agrees except on texts with more digits than a double
+    holds, which the check of the finished value then catches.
+    """
+    exact = decimal.Decimal(repr(bound) if isinstance(bound, float) else bound)
+    # x = -d compares with the bound as d compares, mirrored, with -bound ("-0" is 0, as float() reads it).
+    negative, positive = _nonnegative(_MIRRORED[op], -exact), _nonnegative(op, exact)
+    parts = (["-" + _group(negative)] if negative else []) + positive
+    return " ?" + _group(parts) if parts else NOTHING
+
+
+def _nonnegative(op: str, bound: decimal.Decimal) -> list[str]:
+    """Alternatives matching the unsigned decimal texts ``d`` with ``d <op> bound``."""
+    if bound < 0:
+        return [_NONNEGATIVE] if op in (">", ">=") else []
+    whole, _, fraction = f"{bound:f}".partition(".")
+    fraction = fraction.rstrip("0")
+    integer = int(whole)
+    equal = [whole + (r"\." + fraction + "0*" if fraction else r"(?:\.0+)?")]
+    if op == "==":
+        return equal
+    if op in ("<", "<="):
+        smaller = [n + _ANY_FRACTION for n in _whole_numbers(0, integer - 1)]
+        if fraction:
+            smaller += [whole, whole + r"\." + _group(_fraction_below(fraction))]
+        return smaller + (equal if op == "<=" else [])
+    larger = [n + _ANY_FRACTION for n in _whole_numbers(integer + 1, None)]
+    larger.append(whole + r"\." + _group(_fraction_above(fraction)))
+    return larger + (equal if op == ">=" else [])
+
+
+def _whole_numbers(low: int, high: int | None) -> list[str]:
+    if high is not None and low > high:
+        return []
+    return (["0"] if low == 0 else []) + _positive_range(max(low, 1), high)
+
+
+def _fraction_below(digits: str) -> list[str]:
+    """Digit strings ``f`` (at least one digit) with 0.f < 0.digits; ``digits`` has no trailing zero."""
+    out = [digits[:k] for k in range(1, len(digits))]  # a shorter prefix: the missing digits are smaller
+    for k, digit in enumerate(digits):
+        if digit != "0":
+            out.append(f"{digits[:k]}[0-{int(digit) - 1}][0-9]*")
+    return out
+
+
+def _fraction_above(digits: str) -> list[str]:
+    """Digit strings ``f`` with 0.f > 0.digits (``digits`` may be empty); ``digits`` has no trailing zero."""
+    out = [f"{digits[:k]}[{int(digit) + 1}-9][0-9]*" for k, digit in enumerate(digits) if digit != "9"]
+    out.append(f"{digits}0*[1-9][0-9]*")  # digits, then more that are not all zeros
+    return out
 
 
 def _positive_range(low: int, high: int | None) -> list[str]:

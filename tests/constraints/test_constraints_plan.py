@@ -86,6 +86,18 @@ def test_numeric_bound_on_typed_hole_is_masked_exactly():
     assert matches == ["0", "9", "49"]
 
 
+@pytest.mark.parametrize("where, inside, outside", [
+    ("X < 3.5", ["3.49", "3", "-7.25", " 0", "-0"], ["3.5", "3.50", "3.51", "4", "10.0"]),
+    ("X >= -0.05 and X <= 1", ["-0.05", "-0.049", "0", "1.000", "0.999"], ["-0.051", "-1", "1.0001", "2"]),
+    ("X > 0", ["0.001", "5"], ["0", "0.000", "-0", "-0.5"]),
+])
+def test_numeric_bound_on_a_float_hole_is_masked_exactly(where, inside, outside):
+    """Decimal texts compared with the bound's decimal spelling; the mask is the check."""
+    p = plan("X", where, typed("float"))
+    assert [t for t in inside + outside if p.automaton.matches(t.encode())] == inside
+    assert all(accepts(p, t) for t in inside) and not any(accepts(p, t) for t in outside)
+
+
 def test_violation_names_hole_and_condition_with_span():
     p = plan("N", 'INT(N) and N < 50')
     with pytest.raises(ConstraintError) as info:
