@@ -22,6 +22,9 @@ from lmlang.errors import ConstraintError
 from lmlang.source import Span
 
 
+_HALF = math.log(0.5)
+
+
 class Matcher(Protocol):  # lmlang.masks.TokenMatcher, as the decoder uses it
     def start(self) -> int: ...
     def choices(self, state: int, logits: np.ndarray, out: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]: ...
@@ -149,6 +152,32 @@ class HoleCursor:
             self.outcome.margin = top_two_margin(logits)
         return Candidates(logits, ids, log_total)
 
+    def choose(self, sampler: Sampler) -> tuple[int, float]:
+        """The next token ``sampler`` picks under the constraint, and its log-probability."""
+        if sampler.greedy and self.request.matcher is not None and self.outcome.margin is not None:
+            quick = self._top_if_allowed()
+            if quick is not None:
+                return quick
+        return self.scores().pick(sampler)
+
+    def _top_if_allowed(self) -> tuple[int, float] | None:
+        """The model's own likeliest token, when the mask would not change what argmax picks: it is allowed, and
+        ending the value could not take its place (the mass the mask would give to ending is under the top
+        token's share). What llama.cpp's grammar sampler also does: no mask at all on most greedy steps."""
+        raw = self.seq.logits()
+        top = int(raw.argmax())
+        matcher = self.request.matcher
+        assert matcher is not None
+        if matcher.advance(self.state, top) < 0:
+            return None
+        if self._buffer is None:
+            self._buffer = np.empty_like(raw)
+        _, log_total = log_normalizer(raw, self._buffer)
+        logprob = float(raw[top]) - log_total
+        if matcher.accepts(self.state) and logprob <= _HALF:
+            return None
+        return top, logprob
+
     def take(self, token: int, logprob: float) -> int | None:
         """Add the chosen ``token``; the token to append to the sequence now, or None when nothing is to be
         appended (the hole ended and its value is already in the cache)."""
@@ -218,7 +247,7 @@ def generate(cursor: HoleCursor, sampler: Sampler) -> HoleOutcome:
     """Step ``cursor`` to the end of its hole, one token per llama_decode."""
     seq = cursor.seq
     while not cursor.take_forced():
-        follow = cursor.take(*cursor.scores().pick(sampler))
+        follow = cursor.take(*cursor.choose(sampler))
         if follow is not None:
             seq.append([follow])
         if cursor.done:

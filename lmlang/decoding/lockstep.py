@@ -41,7 +41,7 @@ def sample(decoder: Decoder, program: CompiledProgram, inputs: Mapping[str, Any]
         for i, hole in holes.items():
             cursor = hole.cursor
             if not cursor.take_forced():
-                follow = cursor.take(*cursor.scores().pick(samplers[i]))
+                follow = cursor.take(*cursor.choose(samplers[i]))
                 if follow is not None:
                     seqs.append(cursor.seq)
                     tokens.append(follow)

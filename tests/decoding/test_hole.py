@@ -139,3 +139,29 @@ def test_few_allowed_tokens_are_chosen_without_writing_the_row(request, model_na
     assert sparse[0].keys() == dense[0].keys() and len(sparse[0]) >= 10
     assert all(sparse[0][t] == pytest.approx(dense[0][t], abs=1e-5) for t in sparse[0])
     assert sparse[1][0] == dense[1][0] and sparse[2] == pytest.approx(dense[2], abs=1e-6)
+
+
+@pytest.mark.parametrize("model_name", ["smollm2", "gemma3-270m"])
+def test_greedy_takes_the_top_token_unmasked_only_where_the_mask_would_pick_it_too(request, model_name) -> None:
+    """The greedy shortcut (the model's likeliest token, when allowed and ending cannot overtake it) picks what
+    the masked row picks, with the same log-probability, at the start and where the value is complete."""
+    from lmlang.masks import TokenMatcher, Vocabulary, from_regex
+
+    model = request.getfixturevalue("smollm2" if model_name == "smollm2" else "gemma")
+    vocab = Vocabulary(model.token_bytes, model.special_tokens, model.eog_tokens, str(model.path))
+    matcher = TokenMatcher(from_regex(r"[A-Za-z ,.]+"), vocab, 60)
+    shortcuts = 0
+    for prompt, written in [("The cat sat on the", ""), ("My name is", " Anna"), ("1, 2, 3,", " four"),
+                            ("Once upon a time", " there"), ("Q: Say nothing.\nA:", " ok.")]:
+        logits = fresh_logits(model, model.tokenize(prompt + written))
+        logits.flags.writeable = False
+        state = matcher.start()
+        for token in model.tokenize(written):
+            state = matcher.advance(state, token)
+        cursor = HoleCursor(_FixedRow(model, logits), HoleRequest("X", None, (), 8, matcher))
+        cursor.state, cursor.outcome.margin = state, 0.5  # past the first step, whose margin needs the mask
+        shortcuts += cursor._top_if_allowed() is not None
+        token, logprob = cursor.choose(Sampler())
+        expected, expected_logprob = cursor.scores().pick(Sampler())
+        assert token == expected and logprob == pytest.approx(expected_logprob, abs=1e-5)
+    assert shortcuts >= 1  # both ways are exercised
