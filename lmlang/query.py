@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast as pyast
 import functools
 import inspect
+import textwrap
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -153,17 +154,33 @@ def _docstring_query(fn: Callable[..., Any]) -> tuple[str, str, int]:
     doc = fn.__doc__
     if not doc:
         raise UsageError(None, f"{fn.__name__} has no docstring: @lmlang.query needs the query as its docstring")
-    lines = inspect.cleandoc(doc).split("\n")
-    if lines and lines[0].strip() in ("lmql", "lmlang"):
-        lines = lines[1:]
+    lines = doc.split("\n")
+    skipped = 0  # lines of the docstring before the query's first: blank ones (cleandoc drops them), the marker
+    while skipped < len(lines) and not lines[skipped].strip():
+        skipped += 1
+    if skipped < len(lines) and lines[skipped].strip() in ("lmql", "lmlang"):
+        skipped += 1
+    text = inspect.cleandoc("\n".join(lines[skipped:]))
+    opening = _docstring_line(fn)
+    if opening is None:
+        return text + "\n", "<query>", 0
+    return text + "\n", inspect.getsourcefile(fn) or "<query>", opening + skipped - 1
+
+
+def _docstring_line(fn: Callable[..., Any]) -> int | None:
+    """The line of ``fn``'s file where its docstring opens, from Python's own parse of the function."""
     try:
-        file = inspect.getsourcefile(fn) or "<query>"
         source_lines, first = inspect.getsourcelines(fn)
-        marker = next(i for i, line in enumerate(source_lines) if '"""' in line or "'''" in line)
-        offset = first + marker - (0 if doc.lstrip("\n").startswith(("lmql", "lmlang")) or doc.startswith("\n") else 1)
-    except (OSError, TypeError, StopIteration):
-        file, offset = "<query>", 0
-    return "\n".join(lines) + "\n", file, offset
+        tree = pyast.parse(textwrap.dedent("".join(source_lines)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    function = tree.body[0] if tree.body else None
+    if not isinstance(function, (pyast.FunctionDef, pyast.AsyncFunctionDef)) or not function.body:
+        return None
+    literal = function.body[0]
+    if not (isinstance(literal, pyast.Expr) and isinstance(literal.value, pyast.Constant)):
+        return None
+    return first + literal.value.lineno - 1
 
 
 def _model_of(expr: ast.Expr) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import lmlang
@@ -91,3 +93,18 @@ def inner(x):
     result = lmlang.run(source, model="smollm2")
     assert result.variables["V"] == "fixed-abc"
     assert "Repeat abc:" in result.prompt and result.prompt.endswith(" done")
+
+
+def test_an_error_in_a_docstring_query_names_the_line_of_the_python_file() -> None:
+    with pytest.raises(LmlangSyntaxError) as info:
+        @lmlang.query
+        def broken(country):
+            '''lmql
+            "The capital of {country} is[CITY]"
+            "and its river is [RIVER" where STOPS_AT(RIVER, ".")
+            '''
+
+    lines = Path(__file__).read_text().splitlines()
+    expected = next(i for i, line in enumerate(lines, 1) if '"and its river is [RIVER"' in line and "where" in line)
+    assert info.value.span.source.name == __file__
+    assert info.value.span.line == expected
