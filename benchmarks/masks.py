@@ -134,7 +134,7 @@ def run_peers(python: str, model: llama.Model, rows: list[dict]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-THROUGHPUT_PROMPT = '"Here is a long story about a cat who travels around the world.\\n\\n[X]"'
+THROUGHPUT_PROMPT = '"Here is a long story about a cat who travels around the world.\\n\\nOnce upon a time[X]"'
 THROUGHPUT_CASES = [
     ("no constraint", ""),
     ("len(X) < 4000", " where len(X) < 4000"),

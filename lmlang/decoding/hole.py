@@ -172,10 +172,17 @@ class HoleCursor:
             return None
         if self._buffer is None:
             self._buffer = np.empty_like(raw)
-        _, log_total = log_normalizer(raw, self._buffer)
+        peak, log_total = log_normalizer(raw, self._buffer)
         logprob = float(raw[top]) - log_total
         if matcher.accepts(self.state) and logprob <= _HALF:
-            return None
+            # Under half the mass, the top token could lose to ending: weigh what ending would get (the buffer
+            # holds exp(raw - peak)), as scores() would, without writing the mask.
+            total = math.exp(log_total - peak)
+            leaving = total - matcher.allowed_mass(self.state, self._buffer, total)
+            eog = self.seq.model.eog_tokens
+            end = max(eog, key=lambda t: raw[t]) if eog else top
+            if end != top and math.exp(float(raw[end]) - peak) + leaving >= 1.0:  # the top's weight is exp(0)
+                return None
         return top, logprob
 
     def take(self, token: int, logprob: float) -> int | None:
