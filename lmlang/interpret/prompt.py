@@ -17,6 +17,9 @@ class Prompt:
         self.model = model
         self.pool = pool
         self.parts: list[str] = []
+        # What the parts say, independent of the model: (role, "") where a message starts, (None, text) for text.
+        # Another model's prompt is rebuilt from it, with that model's chat markup (see replay).
+        self.script: list[tuple[str | None, str]] = []
         self.seq: Any = None
         self.role: str | None = None
         self.prefill_tokens = 0
@@ -29,6 +32,7 @@ class Prompt:
     def add_text(self, text: str) -> None:
         if text:
             self.parts.append(text)
+            self.script.append((None, text))
             self._pending.append((text, False))
 
     def set_role(self, role: str) -> str:
@@ -38,6 +42,7 @@ class Prompt:
             markup += self.model.role_markers(self.role)[1]
         markup += self.model.role_markers(role)[0]
         self.role = role
+        self.script.append((role, ""))
         if markup:
             self.parts.append(markup)
             self._pending.append((markup, True))
@@ -46,6 +51,16 @@ class Prompt:
     def add_generated(self, text: str) -> None:
         """Text the model wrote: already in the cache, so only the prompt's text grows."""
         self.parts.append(text)
+        self.script.append((None, text))
+
+    def replay(self, other: Prompt, start: int = 0) -> None:
+        """Write this prompt's script from entry ``start`` on into ``other``, in the chat markup of ``other``'s
+        model: a block run on another model, or its text brought back, keeps its messages, not the markup."""
+        for role, text in self.script[start:]:
+            if role is not None:
+                other.set_role(role)
+            else:
+                other.add_text(text)
 
     def flush(self) -> Any:
         """Evaluate the buffered text; the sequence, ready to continue."""
@@ -69,6 +84,7 @@ class Prompt:
         """An independent copy; the sequence is forked in the cache, sharing what is evaluated."""
         other = Prompt(self.model, self.pool)
         other.parts = list(self.parts)
+        other.script = list(self.script)
         other.role = self.role
         other._pending = list(self._pending)
         other.seq = self.seq.fork() if self.seq is not None else None

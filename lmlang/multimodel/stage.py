@@ -2,7 +2,8 @@
 
 A stage is an ordinary run of the program (an ``Execution`` of the body's generator, driven by that model's
 decoder), so everything a query string can do works inside a block. On the enclosing run's own model the stage
-forks the enclosing prompt, sharing its evaluated cache; on another model the enclosing text is its prompt.
+forks the enclosing prompt, sharing its evaluated cache; on another model the enclosing prompt is replayed, its
+messages in that model's chat markup, and an accepted stage's text comes back the same way.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Stage:
     run: Run
     values: dict[str, Any]  # the variables the body bound (empty when it failed)
     context_chars: int  # how much of the run's prompt is the enclosing text
+    context_entries: int  # how much of the run's prompt script is the enclosing prompt's
     seconds: float
     error: LmlangError | None = None
     extra_prefill: int = 0  # work of further samples taken to measure this stage (consistency)
@@ -96,16 +98,16 @@ def run_stage(decoder: Decoder, outer: Run, event: BlockEvent, settings: Decoder
         prompt = outer.prompt.fork()
     else:
         prompt = Prompt(decoder.model, decoder.pool)
-        prompt.add_text(outer.prompt.text)
+        outer.prompt.replay(prompt)
     body: Callable[..., Any] = event.body
     run = Run(Execution(outer.execution.program, lambda: body(arm), []), prompt)
-    context = len(prompt.text)
+    context = (len(prompt.text), len(prompt.script))
     started = time.perf_counter()
     try:
         values = decoder._drive(run, settings, sampler, None)
     except LmlangError as err:
-        return Stage(decoder.model.name, run, {}, context, time.perf_counter() - started, err)
-    return Stage(decoder.model.name, run, dict(values or {}), context, time.perf_counter() - started)
+        return Stage(decoder.model.name, run, {}, *context, time.perf_counter() - started, err)
+    return Stage(decoder.model.name, run, dict(values or {}), *context, time.perf_counter() - started)
 
 
 def adopt(outer: Run, stage: Stage) -> None:
@@ -120,7 +122,7 @@ def adopt(outer: Run, stage: Stage) -> None:
         outer.prompt.close()
         outer.prompt = stage.run.prompt
     else:
-        outer.prompt.add_text(stage.text)
+        stage.run.prompt.replay(outer.prompt, stage.context_entries)
         stage.close()
 
 

@@ -147,3 +147,27 @@ def test_the_constraints_inside_a_block_see_the_querys_variables(smollm2) -> Non
                            'return CLS')
     result = query.run(a="Paris", b="Rome")
     assert result.return_value == " Paris" and result.scores["CLS"].tokens <= 2
+
+
+def test_each_model_reads_the_messages_in_its_own_chat_markup(smollm2, gemma, monkeypatch) -> None:
+    """Role tags are messages, not text: the stage on Gemma gets Gemma's markup for the messages before the
+    block, and the answer it gives comes back into SmolLM2's prompt in SmolLM2's markup."""
+    from lmlang.multimodel import cascade as cascade_module
+
+    prompts = {}
+    run_stage = cascade_module.run_stage
+
+    def spy(*args, **kwargs):
+        stage = run_stage(*args, **kwargs)
+        prompts[stage.model] = stage.run.prompt.text
+        return stage
+
+    monkeypatch.setattr(cascade_module, "run_stage", spy)
+    query = lmlang.compile('"{:user}Name a primary colour. Answer with one word."\n'
+                           'cascade "smollm2", "gemma3-270m" until margin(COLOUR) >= 2:\n'
+                           '    "{:assistant}[COLOUR]" where len(TOKENS(COLOUR)) < 6 and STOPS_BEFORE(COLOUR, "\\n")\n')
+    result = query.run("smollm2")
+    assert "<start_of_turn>user\nName a primary colour" in prompts["gemma3-270m"]
+    assert "<|im_start|>" not in prompts["gemma3-270m"]
+    assert "<start_of_turn>" not in result.prompt
+    assert result.prompt.endswith("<|im_start|>assistant\n" + result.variables["COLOUR"])
