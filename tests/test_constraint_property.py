@@ -15,6 +15,8 @@ from lmlang.errors import ConstraintError
 
 INT_TEXT = r" ?(?:0|-?[1-9][0-9]*)"
 SHADES = ["red", "reddish", "re", "redwood", "blue", "blu"]
+SCHEMA = {"type": "object", "required": ["ok", "n"],
+          "properties": {"ok": {"type": "boolean"}, "n": {"type": "integer", "minimum": 0, "maximum": 9}}}
 
 
 def full(pattern: str) -> Callable[[object], bool]:
@@ -51,6 +53,9 @@ CASES = [
     Case("INT range", '"Q: Pick a number.\\nA:[X]" where INT(X) and 10 <= X <= 20', lambda v: is_int(v) and 10 <= v <= 20),
     Case("FLOAT", '"Q: What is pi?\\nA:[X]" where FLOAT(X)', lambda v: isinstance(v, float)),
     Case("typed float", '"Q: What is pi?\\nA:[X: float]"', lambda v: isinstance(v, float)),
+    Case("JSON schema", '"A JSON answer:[X]" where JSON(X, SCHEMA)', lambda v: isinstance(v, dict)
+         and set(v) == {"ok", "n"} and isinstance(v["ok"], bool) and type(v["n"]) is int and 0 <= v["n"] <= 9,
+         max_tokens=40),
     Case("bounded float", '"Q: What is pi?\\nA:[X: float]" where X < 3.1 and X > -2.5',
          lambda v: isinstance(v, float) and -2.5 < v < 3.1),
     Case("date", '"Born on (dd/mm/yyyy):[X]" where REGEX(X, r" [0-9]{2}/[0-9]{2}/[0-9]{4}")',
@@ -90,7 +95,7 @@ def test_sampled_values_satisfy_their_constraints(model_name: str, request: pyte
         for seed in SEEDS:
             args = {"n": PER_SEED, "seed": seed, "max_tokens": case.max_tokens, "temperature": 1.0}
             try:
-                results = query.run(model_name, decoder="sample", decoder_args=args, SHADES=SHADES)
+                results = query.run(model_name, decoder="sample", decoder_args=args, SHADES=SHADES, SCHEMA=SCHEMA)
             except ConstraintError as err:  # a value the constraints could not complete is an error, not a value
                 errors.append((case.name, seed, err.message))
                 continue

@@ -29,7 +29,7 @@ CONSTRAINT_FUNCTIONS: dict[str, Signature] = {
         Signature("STARTS_WITH", 2, 2, 'STARTS_WITH(V, "prefix")', "V begins with the given text."),
         Signature("TOKENS", 1, 1, "len(TOKENS(V)) < n", "The model tokens of V, for bounding its length in tokens."),
         Signature("WORDS", 1, 1, "len(WORDS(V)) < n", "The whitespace-separated words of V (V.split()), for bounding its length in words."),
-        Signature("JSON", 1, 2, "JSON(V[, schema])", "V is a JSON value (matching the JSON schema, if one is given)."),
+        Signature("JSON", 1, 2, "JSON(V[, schema])", "V is a JSON value, its containers nested at most 3 deep; with a schema (a dict, or its JSON text), a value valid under it: type, enum, const, properties and required (the listed properties, in order), items, minItems, maxItems, minimum, maximum and their exclusive forms (one bound for numbers). Its value is the parsed JSON."),
         Signature("len", 1, 1, "len(V) < n", "The length of V in characters (or of TOKENS(V) / WORDS(V))."),
         Signature("set", 1, 1, "V in set([...])", "A set of allowed values, for V in set(...)."),
         Signature("list", 1, 1, "V in list(...)", "A list of allowed values."),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast as pyast
 import builtins
 import hashlib
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -157,8 +158,25 @@ class Translator:
                 self.expr.span_of(node), f"{name} must be a condition of its own in the where clause, not inside or/not"
             )
         if name == "JSON":
-            raise NotEnforcedError(self.expr.span_of(node), "JSON constraints are not enforced by this version of lmlang")
+            return self.regex(self._json_pattern(node))
         return None
+
+    def _json_pattern(self, node: pyast.Call) -> str:
+        """JSON(V) or JSON(V, schema): the schema a dict (or its JSON text); one optional white-space character
+        may lead, as models write " {" after a colon."""
+        if len(node.args) < 2:
+            return meaning.JSON_LEAD + meaning.json_value()
+        schema = self._value(node.args[1])
+        span = self.expr.span_of(node.args[1])
+        if isinstance(schema, str):
+            try:
+                schema = json.loads(schema)
+            except ValueError as err:
+                raise ConstraintError(span, f"JSON's schema is not valid JSON: {err}") from None
+        try:
+            return meaning.JSON_LEAD + meaning.json_schema(schema)
+        except ValueError as err:
+            raise NotEnforcedError(span, str(err)) from None
 
     def _comparison(self, op: pyast.cmpop, left: pyast.expr, right: pyast.expr) -> Automaton | None:
         if self._is_var(left) and not self._mentions_var(right):

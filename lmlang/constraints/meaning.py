@@ -19,6 +19,8 @@ complete value, so the mask and the check cannot disagree. Decisions (documented
 from __future__ import annotations
 
 import decimal
+import json
+import math
 import re
 
 INT_PATTERN = r" ?(?:0|-?[1-9][0-9]*)"
@@ -160,3 +162,115 @@ def contains(text: str) -> str:
 
 def starts_with(text: str) -> str:
     return f"{re.escape(text)}(?s:.*)"
+
+
+# ---------------------------------------------------------------------------------------------------- JSON
+# JSON(V) is a JSON value whose containers nest at most JSON_DEPTH deep ({"a": [{"b": 1}]} is 3): a regular
+# language, so the mask is exact. Each level repeats the one below four times in the pattern, so the depth is
+# what keeps the automaton's construction fast (0.2 s at 3, 0.9 s at 4, once per process).
+JSON_DEPTH = 3
+JSON_LEAD = r"[ \t\n\r]?"
+_WS = r"[ \t\n\r]*"
+JSON_STRING = r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
+JSON_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+_JSON_SCALAR = f"(?:{JSON_STRING}|{JSON_NUMBER}|true|false|null)"
+# Keywords of a JSON schema that only annotate, and those json_schema turns into the pattern.
+_ANNOTATIONS = {"title", "description", "$schema", "$id", "examples", "default", "$comment"}
+_SCHEMA_KEYWORDS = {"type", "enum", "const", "properties", "required", "additionalProperties", "items", "minItems",
+                    "maxItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"} | _ANNOTATIONS
+
+
+def json_value(depth: int = JSON_DEPTH) -> str:
+    """Any JSON value with containers nested at most ``depth`` deep (no whitespace around it)."""
+    if depth == 0:
+        return _JSON_SCALAR
+    return f"(?:{_JSON_SCALAR}|{_json_object(json_value(depth - 1))}|{_json_array(json_value(depth - 1))})"
+
+
+def _json_object(member_value: str) -> str:
+    member = f"{JSON_STRING}{_WS}:{_WS}{member_value}"
+    return rf"\{{{_WS}(?:{member}{_WS}(?:,{_WS}{member}{_WS})*)?\}}"
+
+
+def _json_array(item: str, low: int = 0, high: int | None = None) -> str:
+    if high is not None and high <= 0:
+        return rf"\[{_WS}\]"
+    more = f"(?:,{_WS}{item}{_WS}){{{max(low - 1, 0)},{'' if high is None else high - 1}}}"
+    items = f"{item}{_WS}{more}"
+    return rf"\[{_WS}{items if low > 0 else f'(?:{items})?'}\]"
+
+
+def json_schema(schema: object, where: str = "the schema") -> str:
+    """JSON texts valid under a schema using the keywords in _SCHEMA_KEYWORDS (objects: their listed properties,
+    in order); any other keyword raises ValueError naming it, since a schema part the mask cannot hold is never
+    dropped."""
+    if schema is True or schema == {}:
+        return json_value()
+    if not isinstance(schema, dict):
+        raise ValueError(f"{where} must be a JSON schema object, not {schema!r}")
+    unknown = sorted(set(schema) - _SCHEMA_KEYWORDS)
+    if unknown:
+        raise ValueError(f"{where} uses {unknown[0]!r}, which lmlang's JSON constraint does not enforce")
+    if "const" in schema:
+        return re.escape(json.dumps(schema["const"]))
+    if "enum" in schema:
+        return _group([re.escape(json.dumps(v)) for v in schema["enum"]])
+    kinds = schema.get("type")
+    if kinds is None:
+        return json_value()
+    return _group([_json_type(kind, schema, where) for kind in ([kinds] if isinstance(kinds, str) else kinds)])
+
+
+def _json_type(kind: str, schema: dict, where: str) -> str:
+    if kind == "string":
+        return JSON_STRING
+    if kind == "boolean":
+        return "(?:true|false)"
+    if kind == "null":
+        return "null"
+    if kind == "integer":
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if "exclusiveMinimum" in schema:
+            low = math.floor(schema["exclusiveMinimum"]) + 1
+        if "exclusiveMaximum" in schema:
+            high = math.ceil(schema["exclusiveMaximum"]) - 1
+        low = None if low is None else math.ceil(low)
+        high = None if high is None else math.floor(high)
+        return int_range(low, high)[2:]  # without INT's optional leading space
+    if kind == "number":
+        bounds = [(op, schema[key]) for key, op in (("minimum", ">="), ("maximum", "<="), ("exclusiveMinimum", ">"),
+                                                    ("exclusiveMaximum", "<")) if key in schema]
+        if not bounds:
+            return JSON_NUMBER
+        if len(bounds) > 1:
+            raise ValueError(f"{where} bounds a number on both sides, which lmlang's JSON constraint does not "
+                             "enforce yet: keep one bound, or use \"integer\"")
+        # A bounded number is written without an exponent, so the bound is an exact comparison of decimals.
+        return float_range(*bounds[0])[2:]
+    if kind == "array":
+        item = json_schema(schema.get("items", True), f"{where}'s items")
+        return _json_array(item, int(schema.get("minItems", 0)), schema.get("maxItems"))
+    if kind == "object":
+        return _json_properties(schema, where)
+    raise ValueError(f"{where} has the type {kind!r}, which is not a JSON type")
+
+
+def _json_properties(schema: dict, where: str) -> str:
+    properties = schema.get("properties") or {}
+    required = set(schema.get("required", []))
+    missing = sorted(required - set(properties))
+    if missing:
+        raise ValueError(f"{where} requires {missing[0]!r} without describing it under \"properties\"")
+    if not properties:
+        return _json_object(json_value(JSON_DEPTH - 1))
+    members = [(f'{re.escape(json.dumps(name))}{_WS}:{_WS}{json_schema(sub, f"{where}.{name}")}{_WS}', name in required)
+               for name, sub in properties.items()]
+    # Only the listed properties, in the schema's order: a subset of what the schema allows (extra properties
+    # and other orders are valid too), so every value written is valid. `after` is the rest once one has been written (each then
+    # follows a comma), `first` the rest while none has.
+    after, first = "", ""
+    for member, needed in reversed(members):
+        later = f",{_WS}{member}"
+        first = f"{member}{after}" if needed else f"(?:{member}{after}|{first})"
+        after = f"{later}{after}" if needed else f"(?:{later})?{after}"
+    return rf"\{{{_WS}{first}\}}"

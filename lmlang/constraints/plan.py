@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast as pyast
 import builtins
+import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -152,7 +153,7 @@ def _value_type(var: str, hole_type: HoleType | None, nodes: list[pyast.expr]) -
         if isinstance(n, pyast.Call) and isinstance(n.func, pyast.Name) and n.args
         and isinstance(n.args[0], pyast.Name) and n.args[0].id == var
     }
-    return "int" if "INT" in called else "float" if "FLOAT" in called else "str"
+    return "int" if "INT" in called else "float" if "FLOAT" in called else "json" if "JSON" in called else "str"
 
 
 def _type_condition(var: str, hole_type: HoleType | None) -> Condition | None:
@@ -226,6 +227,8 @@ def _convert(text: str, value_type: str) -> object:
         return int(text)
     if value_type == "float":
         return float(text)
+    if value_type == "json":
+        return json.loads(text)
     return text
 
 

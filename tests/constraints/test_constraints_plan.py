@@ -210,3 +210,44 @@ def test_stops_before_that_always_cuts_short_is_unsatisfiable():
 def test_a_value_left_with_one_way_to_go_is_still_forced_with_a_stop_phrase():
     p = plan("X", 'X == " Paris" and STOPS_BEFORE(X, "\\n")')
     assert p.automaton.forced(p.automaton.start) == b" Paris"
+
+
+@pytest.mark.parametrize("text, good", [
+    ('{"a": [{"b": 1}]}', True), (' [1, 2.5e3, "x\\n", true, null]', True), ("{}", True), ('"é"', True),
+    ('{"a": {"b": {"c": {"d": 1}}}}', False),  # deeper than JSON_DEPTH
+    ('{"a" 1}', False), ("[1,]", False), ("{'a': 1}", False), ("  {}", False),
+])
+def test_json_is_masked_and_parsed(text, good):
+    p = plan("X", "JSON(X)")
+    assert p.automaton is not None and p.automaton.matches(text.encode()) == good
+    if good:
+        assert p.finish(text) == __import__("json").loads(text)
+
+
+SCHEMA = {"type": "object", "additionalProperties": False, "required": ["name"],
+          "properties": {"age": {"type": "integer", "minimum": 0, "maximum": 150}, "name": {"type": "string"},
+                         "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 2},
+                         "score": {"type": "number", "exclusiveMaximum": 1}}}
+
+
+@pytest.mark.parametrize("text, good", [
+    ('{"name": "Bo"}', True), ('{"age": 30, "name": "Bo"}', True), ('{"name":"Bo","tags":["a"], "score": 0.5}', True),
+    ('{"age": 3}', False), ('{"age": 151, "name": "Bo"}', False), ('{"name": "Bo", "tags": ["a", "b", "a"]}', False),
+    ('{"name": "Bo", "age": 3}', False),  # the schema's order
+    ('{"name": "Bo", "score": 1}', False),
+    ('{"name": "Bo", "extra": 1}', False),  # valid under the schema, but the mask writes the listed ones only
+])
+def test_json_schema_is_masked(text, good):
+    p = plan("X", "JSON(X, SCHEMA)", env={"SCHEMA": SCHEMA})
+    assert p.automaton.matches(text.encode()) == good
+
+
+@pytest.mark.parametrize("schema, message", [
+    ({"type": "string", "pattern": "a+"}, "uses 'pattern', which lmlang's JSON constraint does not enforce"),
+    ({"type": "number", "minimum": 0, "maximum": 1}, "bounds a number on both sides"),
+    ({"type": "object", "required": ["id"]}, "requires 'id' without describing it"),
+])
+def test_json_schema_parts_the_mask_cannot_hold_are_refused(schema, message):
+    with pytest.raises(NotEnforcedError) as info:
+        plan("X", "JSON(X, S)", env={"S": schema})
+    assert message in info.value.message and info.value.span.text == "S"
