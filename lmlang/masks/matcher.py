@@ -42,7 +42,7 @@ _BIAS_BUDGET_BYTES = 256 << 20
 class _StateMask:
     """What one automaton state allows on one vocabulary."""
 
-    __slots__ = ("ids", "ends", "ids_by_need", "need_sorted", "blocked")
+    __slots__ = ("ids", "ends", "ids_by_need", "need_sorted", "blocked", "most_need")
 
     def __init__(self, ids: np.ndarray, ends: np.ndarray) -> None:
         self.ids = ids  # allowed token ids (EOG included where the state accepts)
@@ -50,6 +50,7 @@ class _StateMask:
         self.ids_by_need: np.ndarray | None = None
         self.need_sorted: np.ndarray | None = None
         self.blocked: np.ndarray | None = None  # the disallowed ids, kept when they are few
+        self.most_need: int | None = None  # a bound on the characters any allowed token commits the value to
 
 
 class _Masks:
@@ -119,9 +120,21 @@ class _Masks:
         if mask.ids_by_need is None:
             # EOG tokens add no characters and stay in an accepting state: they need nothing.
             need = (self.vocab.chars_by_id[mask.ids] + self.automaton.min_chars[mask.ends]).astype(np.int32)
-            order = np.argsort(need.astype(np.int16) if need.max(initial=0) < 32000 else need, kind="stable")
+            # numpy's stable sort of small integers is a radix sort: 8-bit keys sort 3x faster than 16-bit ones.
+            most = need.max(initial=0)
+            keys = need.astype(np.uint8) if most < 256 else need.astype(np.int16) if most < 32000 else need
+            order = np.argsort(keys, kind="stable")
             mask.ids_by_need, mask.need_sorted = mask.ids[order], need[order]
         return mask.ids_by_need, mask.need_sorted
+
+    def most_need(self, s: int) -> int:
+        """At least the most characters an allowed token of ``s`` commits the value to: while the bound leaves
+        that many, every allowed token fits and the tokens need not be sorted by need."""
+        mask = self.state(s)
+        if mask.most_need is None:
+            ends = self.automaton.min_chars[mask.ends]
+            mask.most_need = self.vocab.most_chars + int(ends.max(initial=0))
+        return mask.most_need
 
     def blocked(self, s: int) -> np.ndarray | None:
         """The ids ``s`` does not allow, when they are few enough to write -inf at them one by one; else None."""
@@ -218,7 +231,7 @@ class TokenMatcher:
     def _allowed_ids(self, state: int) -> tuple[np.ndarray, int]:
         """The allowed ids (a superset, in order) and how many of them, from the front, are allowed."""
         s, used = self._split(state)
-        if self.max_chars is None:
+        if self.max_chars is None or self.max_chars - used >= self._masks.most_need(s):
             ids = self._masks.state(s).ids
             return ids, len(ids)
         ids, need = self._masks.by_need(s)

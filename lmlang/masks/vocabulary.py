@@ -49,6 +49,11 @@ class Vocabulary:
         )
 
     @functools.cached_property
+    def most_chars(self) -> int:
+        """The most characters one token adds."""
+        return int(self.chars.max(initial=0))
+
+    @functools.cached_property
     def chars_by_id(self) -> np.ndarray:
         out = np.zeros(self.size, dtype=np.int32)
         out[self.order] = self.chars
