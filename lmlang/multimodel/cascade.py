@@ -14,15 +14,8 @@ from lmlang.decoding.sampler import Sampler
 from lmlang.errors import UsageError
 from lmlang.interpret.execution import BlockEvent
 from lmlang.multimodel.condition import Verdict, judge, measure
-from lmlang.multimodel.scope import block_scope, evaluate
-from lmlang.multimodel.stage import (
-    Stage,
-    adopt,
-    check_model_name,
-    count_work,
-    decoder_named,
-    run_stage,
-)
+from lmlang.multimodel.scope import block_scope
+from lmlang.multimodel.stage import Stage, decoder_named, model_names, run_stage, settle
 from lmlang.multimodel.trace import stage_entry, trace_of
 from lmlang.syntax import ast
 
@@ -45,7 +38,7 @@ def run_cascade(decoder: Decoder, run: Run, event: BlockEvent, settings: Decoder
     statement = event.statement
     assert isinstance(statement, ast.Cascade)
     scope = block_scope(event, run)
-    models = [check_model_name(evaluate(m, scope, "the cascade's model"), m.span) for m in statement.models]
+    models = model_names(statement.models, scope, "the cascade's model")
     probe = PROBE.get()
     if probe is not None:
         return _probed(probe, models, run, event, settings, scope)
@@ -59,19 +52,15 @@ def run_cascade(decoder: Decoder, run: Run, event: BlockEvent, settings: Decoder
         accepted = last or verdict.accepted
         if stage.error is not None and last:
             trace.append(stage_entry(statement, stage, "failed"))
-            count_work(run, stage, adopted=False)
-            stage.close()
+            settle(run, stage, adopted=False)
             raise stage.error
         decision = _decision(stage, verdict, last)
         trace.append(stage_entry(statement, stage, decision, position=i + 1, condition=_source(statement),
                                  measures=verdict.measures, thresholds=verdict.thresholds))
         trace.extend(trace_of(stage.run))
+        settle(run, stage, accepted)
         if accepted:
-            adopt(run, stage)
-            count_work(run, stage, adopted=True)
             return stage.values
-        count_work(run, stage, adopted=False)
-        stage.close()
     raise AssertionError("the last model of a cascade always answers")
 
 
@@ -131,6 +120,5 @@ def _probed(probe: Probe, models: list[str], run: Run, event: BlockEvent, settin
     score = measure(probe.score, scope, stage, lambda k: _resample(stage_decoder, run, event, settings, stage, k), verdict)
     probe.records.append({"score": float(score), "prefill_tokens": stage.prefill_tokens,
                           "generated_tokens": stage.generated_tokens, "seconds": stage.total_seconds})
-    adopt(run, stage)
-    count_work(run, stage, adopted=True)
+    settle(run, stage, adopted=True)
     return stage.values

@@ -14,14 +14,7 @@ from lmlang.decoding.sampler import Sampler
 from lmlang.errors import InputError, UsageError
 from lmlang.interpret.execution import BlockEvent
 from lmlang.multimodel.scope import block_scope, evaluate
-from lmlang.multimodel.stage import (
-    Stage,
-    adopt,
-    check_model_name,
-    count_work,
-    decoder_named,
-    run_stage,
-)
+from lmlang.multimodel.stage import Stage, decoder_named, model_names, run_stage, settle
 from lmlang.multimodel.trace import stage_entry, trace_of
 from lmlang.syntax import ast
 
@@ -32,7 +25,7 @@ def run_ensemble(decoder: Decoder, run: Run, event: BlockEvent, settings: Decode
     statement = event.statement
     assert isinstance(statement, ast.Ensemble)
     scope = block_scope(event, run)
-    models = [check_model_name(evaluate(m, scope, "the ensemble's model"), m.span) for m in statement.models]
+    models = model_names(statement.models, scope, "the ensemble's model")
     options = _options(statement, scope)
     samples = options.get("samples", 1)
     temperature = float(options.get("temperature", DEFAULT_TEMPERATURE if samples > 1 else 0.0))
@@ -98,16 +91,11 @@ def _record(run: Run, statement: ast.Ensemble, voters: list[Stage], valid: list[
         trace.append(stage_entry(statement, stage, decision if elected else "vote", answer=repr(stage.values[var]),
                                  measures={f"logprob({var})": round(_score(stage, var), 4)}))
         trace.extend(trace_of(stage.run))
-        if elected:
-            adopt(run, stage)
-        count_work(run, stage, adopted=elected)
-        if not elected:
-            stage.close()
+        settle(run, stage, elected)
     for stage in voters:
         if stage.error is not None:
             trace.append(stage_entry(statement, stage, "failed, no vote"))
-            count_work(run, stage, adopted=False)
-            stage.close()
+            settle(run, stage, adopted=False)
 
 
 def _key(value: Any) -> Any:
@@ -124,5 +112,4 @@ def _score(stage: Stage, var: str) -> float:
 
 def _close_all(run: Run, voters: list[Stage]) -> None:
     for stage in voters:
-        count_work(run, stage, adopted=False)
-        stage.close()
+        settle(run, stage, adopted=False)

@@ -26,13 +26,7 @@ from lmlang.errors import InputError, UsageError
 from lmlang.interpret.execution import BlockEvent
 from lmlang.multimodel import embedding
 from lmlang.multimodel.scope import block_scope, evaluate
-from lmlang.multimodel.stage import (
-    adopt,
-    check_model_name,
-    count_work,
-    decoder_named,
-    run_stage,
-)
+from lmlang.multimodel.stage import check_model_name, decoder_named, run_stage, settle
 from lmlang.multimodel.trace import stage_entry, trace_of, work_entry
 from lmlang.syntax import ast
 
@@ -78,13 +72,11 @@ def run_route(decoder: Decoder, run: Run, event: BlockEvent, settings: DecoderSe
     trace = trace_of(run)
     if stage.error is not None:
         trace.append(stage_entry(statement, stage, "failed", arm=_arm_name(statement, arm)))
-        count_work(run, stage, adopted=False)
-        stage.close()
+        settle(run, stage, adopted=False)
         raise stage.error
     trace.append(stage_entry(statement, stage, f"ran case {_arm_name(statement, arm)}", **details))
     trace.extend(trace_of(stage.run))
-    adopt(run, stage)
-    count_work(run, stage, adopted=True)
+    settle(run, stage, adopted=True)
     return stage.values
 
 

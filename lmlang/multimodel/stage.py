@@ -19,6 +19,7 @@ from lmlang.errors import LmlangError, ModelError
 from lmlang.interpret.execution import BlockEvent, Execution
 from lmlang.interpret.prompt import Prompt
 from lmlang.models import registry
+from lmlang.multimodel.scope import evaluate
 from lmlang.result import HoleScore
 from lmlang.source import Span
 
@@ -110,7 +111,22 @@ def run_stage(decoder: Decoder, outer: Run, event: BlockEvent, settings: Decoder
     return Stage(decoder.model.name, run, dict(values or {}), *context, time.perf_counter() - started)
 
 
-def adopt(outer: Run, stage: Stage) -> None:
+def model_names(exprs: tuple[Any, ...], scope: dict[str, Any], what: str) -> list[str]:
+    """The models a block's header names (``what``: "the cascade's model"), evaluated where the block stands."""
+    return [check_model_name(evaluate(expr, scope, what), expr.span) for expr in exprs]
+
+
+def settle(outer: Run, stage: Stage, adopted: bool) -> None:
+    """End a stage: its work counts on ``outer`` either way; an adopted stage becomes part of ``outer``, any other
+    is closed."""
+    if adopted:
+        _adopt(outer, stage)
+    _count_work(outer, stage, adopted)
+    if not adopted:
+        stage.close()
+
+
+def _adopt(outer: Run, stage: Stage) -> None:
     """Make the accepted stage part of ``outer``: its text, variables, scores and work."""
     outer.variables.update(stage.run.variables)
     outer.scores.update(stage.run.scores)
@@ -126,7 +142,7 @@ def adopt(outer: Run, stage: Stage) -> None:
         stage.close()
 
 
-def count_work(outer: Run, stage: Stage, adopted: bool) -> None:
+def _count_work(outer: Run, stage: Stage, adopted: bool) -> None:
     """Add a stage's tokens to the enclosing run's statistics (a rejected stage's work was done all the same)."""
     outer.generated_tokens += stage.generated_tokens
     if adopted and stage.run.prompt is outer.prompt:
