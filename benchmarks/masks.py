@@ -166,14 +166,13 @@ def throughput(models: list[str], tokens: int, rounds: int) -> None:
     shortcut = hole.HoleCursor._top_if_allowed
     skipped: list[bool] = []
 
-    def counted(self):
-        found = shortcut(self)
-        skipped.append(found is not None)
+    def counted(self, *step):
+        found = shortcut(self, *step)
+        skipped.append(found[0] is not None)
         return found
 
     hole.HoleCursor._top_if_allowed = counted  # type: ignore[method-assign]
     for name in models:
-        model = llama.load(name)
         queries = [(case, lmlang.compile(THROUGHPUT_PROMPT + where + "\n")) for case, where in THROUGHPUT_CASES]
         for _, q in queries:  # warm up: vocabulary layout, automata, the states this text visits
             q.run(name, decoder_args={"max_tokens": tokens})

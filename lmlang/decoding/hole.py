@@ -21,7 +21,6 @@ from lmlang.decoding.sampler import Sampler, log_normalizer, top_two_margin
 from lmlang.errors import ConstraintError
 from lmlang.source import Span
 
-
 _HALF = math.log(0.5)
 
 
@@ -133,18 +132,40 @@ class HoleCursor:
     def scores(self) -> Candidates:
         """The choices for the next token: only the allowed ones when a constraint leaves few, else the whole
         row (masked, in a buffer of the cursor's own: the backend's logits are a read-only view of llama.cpp's)."""
+        return self._candidates(*self._normalized())
+
+    def choose(self, sampler: Sampler) -> tuple[int, float]:
+        """The next token ``sampler`` picks under the constraint, and its log-probability."""
+        raw, peak, log_total = self._normalized()
+        leaving = None
+        if sampler.greedy and self.request.matcher is not None and self.outcome.margin is not None:
+            quick, leaving = self._top_if_allowed(raw, peak, log_total)
+            if quick is not None:
+                return quick
+        return self._candidates(raw, peak, log_total, leaving).pick(sampler)
+
+    def _normalized(self) -> tuple[np.ndarray, float, float]:
+        """The step's raw logits, their peak and log-normalizer; the buffer then holds exp(raw - peak)."""
         raw = self.seq.logits()
         if self._buffer is None:
             self._buffer = np.empty_like(raw)
-        peak, log_total = log_normalizer(raw, self._buffer)
+        return (raw, *log_normalizer(raw, self._buffer))
+
+    def _leaving(self, peak: float, log_total: float) -> float:
+        """The mass (relative to the peak's) the constraint forbids where the value is complete: what ending it
+        gets. Reads exp(raw - peak) from the buffer, so it comes before the mask is written there."""
+        matcher = self.request.matcher
+        if matcher is None or not matcher.accepts(self.state):
+            return 0.0
+        total = math.exp(log_total - peak)
+        return total - matcher.allowed_mass(self.state, self._buffer, total)
+
+    def _candidates(self, raw: np.ndarray, peak: float, log_total: float, leaving: float | None = None) -> Candidates:
         ids, logits = None, raw
         matcher = self.request.matcher
         if matcher is not None:
-            leaving = 0.0
-            if matcher.accepts(self.state):
-                # The buffer holds exp(raw - peak) now, before the mask is written into it.
-                total = math.exp(log_total - peak)
-                leaving = total - matcher.allowed_mass(self.state, self._buffer, total)
+            if leaving is None:
+                leaving = self._leaving(peak, log_total)
             ids, logits = matcher.choices(self.state, raw, self._buffer)
             if leaving > 0:
                 ids, logits = _end_where_leaving(raw, ids, logits, peak, leaving, self.seq.model.eog_tokens)
@@ -152,38 +173,27 @@ class HoleCursor:
             self.outcome.margin = top_two_margin(logits)
         return Candidates(logits, ids, log_total)
 
-    def choose(self, sampler: Sampler) -> tuple[int, float]:
-        """The next token ``sampler`` picks under the constraint, and its log-probability."""
-        if sampler.greedy and self.request.matcher is not None and self.outcome.margin is not None:
-            quick = self._top_if_allowed()
-            if quick is not None:
-                return quick
-        return self.scores().pick(sampler)
-
-    def _top_if_allowed(self) -> tuple[int, float] | None:
+    def _top_if_allowed(self, raw: np.ndarray, peak: float,
+                        log_total: float) -> tuple[tuple[int, float] | None, float | None]:
         """The model's own likeliest token, when the mask would not change what argmax picks: it is allowed, and
         ending the value could not take its place (the mass the mask would give to ending is under the top
-        token's share). What llama.cpp's grammar sampler also does: no mask at all on most greedy steps."""
-        raw = self.seq.logits()
+        token's share). What llama.cpp's grammar sampler also does: no mask at all on most greedy steps. Also
+        the ending mass when it had to be measured, for the masked step to reuse."""
         top = int(raw.argmax())
         matcher = self.request.matcher
         assert matcher is not None
         if matcher.advance(self.state, top) < 0:
-            return None
-        if self._buffer is None:
-            self._buffer = np.empty_like(raw)
-        peak, log_total = log_normalizer(raw, self._buffer)
+            return None, None
         logprob = float(raw[top]) - log_total
-        if matcher.accepts(self.state) and logprob <= _HALF:
-            # Under half the mass, the top token could lose to ending: weigh what ending would get (the buffer
-            # holds exp(raw - peak)), as scores() would, without writing the mask.
-            total = math.exp(log_total - peak)
-            leaving = total - matcher.allowed_mass(self.state, self._buffer, total)
-            eog = self.seq.model.eog_tokens
-            end = max(eog, key=lambda t: raw[t]) if eog else top
-            if end != top and math.exp(float(raw[end]) - peak) + leaving >= 1.0:  # the top's weight is exp(0)
-                return None
-        return top, logprob
+        if not matcher.accepts(self.state) or logprob > _HALF:
+            return (top, logprob), None
+        # Under half the mass, the top token could lose to ending: weigh what ending would get.
+        leaving = self._leaving(peak, log_total)
+        eog = self.seq.model.eog_tokens
+        end = max(eog, key=lambda t: raw[t]) if eog else top
+        if end != top and math.exp(float(raw[end]) - peak) + leaving >= 1.0:  # the top's weight is exp(0)
+            return None, leaving
+        return (top, logprob), leaving
 
     def take(self, token: int, logprob: float) -> int | None:
         """Add the chosen ``token``; the token to append to the sequence now, or None when nothing is to be

@@ -160,7 +160,7 @@ def test_greedy_takes_the_top_token_unmasked_only_where_the_mask_would_pick_it_t
             state = matcher.advance(state, token)
         cursor = HoleCursor(_FixedRow(model, logits), HoleRequest("X", None, (), 8, matcher))
         cursor.state, cursor.outcome.margin = state, 0.5  # past the first step, whose margin needs the mask
-        shortcuts += cursor._top_if_allowed() is not None
+        shortcuts += cursor._top_if_allowed(*cursor._normalized())[0] is not None
         token, logprob = cursor.choose(Sampler())
         expected, expected_logprob = cursor.scores().pick(Sampler())
         assert token == expected and logprob == pytest.approx(expected_logprob, abs=1e-5)
