@@ -36,11 +36,7 @@ def int_range(low: int | None, high: int | None) -> str:
         magnitude_high = None if low is None else -low
         if magnitude_high is None or magnitude_low <= magnitude_high:
             parts.append("-" + _group(_positive_range(magnitude_low, magnitude_high)))
-    if (low is None or low <= 0) and (high is None or high >= 0):
-        parts.append("0")
-    positive_low = 1 if low is None else max(1, low)
-    if high is None or positive_low <= high:
-        parts.extend(_positive_range(positive_low, high))
+    parts.extend(_whole_numbers(0 if low is None else max(low, 0), high))
     return " ?" + (_group(parts) if parts else NOTHING)
 
 
@@ -84,6 +80,7 @@ def _nonnegative(op: str, bound: decimal.Decimal) -> list[str]:
 
 
 def _whole_numbers(low: int, high: int | None) -> list[str]:
+    """Alternatives matching the numbers from ``low`` (>= 0) to ``high`` (None: unbounded), without a sign."""
     if high is not None and low > high:
         return []
     return (["0"] if low == 0 else []) + _positive_range(max(low, 1), high)
