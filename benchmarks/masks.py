@@ -5,8 +5,10 @@
 
 For each constraint and vocabulary: the time to compile (plan_hole + matcher, caches emptied first), to mask the
 logits in a state never seen (first visit of each state along a valid value), and in a state seen before
-(p50, p99 over repeated calls). Peers run in a subprocess of a separate venv (they are not lmlang dependencies):
-they get the same token bytes and the same regular expressions.
+(p50, p99 over repeated calls): both the mask itself (the state's allowed-token row, what the peers compute) and
+the decoder's step that applies it. Peers run in a subprocess of a separate venv (they are not lmlang
+dependencies): they get the same token bytes and the same regular expressions. The floor of any step that needs
+the whole row -- one read of it, one write of it -- is measured in the same run.
 
 ``--throughput`` times whole generations through the public API instead: the same query with and without a
 constraint that masks every step (argmax, a fixed max_tokens), interleaved rounds, tokens per second and ratio.
@@ -88,11 +90,16 @@ def lmlang_case(model: llama.Model, vocab: Vocabulary, where: str, value: str, r
         t = time.perf_counter()
         tm.choices(s, view, out)
         fresh.append(time.perf_counter() - t)
-    # Cached states: the decoder's step (choices: sparse where few tokens are allowed), and for comparison the
+    for s in states:
+        tm.allowed(s)
+    # Cached states: the mask (the allowed-token row, as the peers' bitmask), the decoder's step (choices: sparse where few tokens are allowed), and for comparison the
     # whole masked row written into a buffer (what every step cost before the sparse way), interleaved.
-    cached, whole = [], []
+    cached, whole, lookup = [], [], []
     for _ in range(repeats):
         for s in states:
+            t = time.perf_counter()
+            tm.allowed(s)
+            lookup.append(time.perf_counter() - t)
             t = time.perf_counter()
             tm.choices(s, view, out)
             cached.append(time.perf_counter() - t)
@@ -105,12 +112,29 @@ def lmlang_case(model: llama.Model, vocab: Vocabulary, where: str, value: str, r
         "compile_ms": compile_s * 1e3,
         "new_ms": statistics.median(fresh) * 1e3,
         "new_max_ms": max(fresh) * 1e3,
+        "mask_p50_us": float(np.percentile(lookup, 50)) * 1e6,
+        "mask_p99_us": float(np.percentile(lookup, 99)) * 1e6,
         "p50_us": float(np.percentile(cached, 50)) * 1e6,
         "p99_us": float(np.percentile(cached, 99)) * 1e6,
         "sparse_steps": f"{sparse}/{len(states)}",
         "whole_p50_us": float(np.percentile(whole, 50)) * 1e6,
         "tokens": [int(t) for t in model.tokenize(value)],
     }
+
+
+def row_floor(size: int, repeats: int = 200) -> tuple[float, float]:
+    """Medians, in µs, of one read (``max``) and one write (``fill``) of a float32 row of ``size`` logits: no
+    step that needs the whole row can cost less, masked or not."""
+    row = np.random.default_rng(0).standard_normal(size).astype(np.float32)
+    reads, writes = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        row.max()
+        reads.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        row.fill(0.0)
+        writes.append(time.perf_counter() - t)
+    return statistics.median(reads) * 1e6, statistics.median(writes) * 1e6
 
 
 def run_peers(python: str, model: llama.Model, rows: list[dict]) -> dict:
@@ -231,22 +255,26 @@ def main() -> None:
             row = lmlang_case(model, vocab, where, value, args.repeats)
             rows.append({"case": case, "regex": regex, **row})
         peers = run_peers(args.peers, model, rows) if args.peers else {}
-        header = ("| constraint | engine | compile ms | new state ms (median / max) | cached p50 µs | cached p99 µs "
-                  "| steps choosing among few tokens | whole masked row p50 µs |")
+        read_us, write_us = row_floor(vocab.size)
+        print(f"one read of a {vocab.size}-logit row (max): {read_us:.1f} µs; one write (fill): {write_us:.1f} µs")
+        header = ("| constraint | engine | compile ms | new state ms (median / max) | cached mask p50 µs "
+                  "| cached mask p99 µs | decoder step, cached, p50 µs | p99 µs | steps choosing among few tokens "
+                  "| whole masked row p50 µs |")
         print(header)
-        print("|" + "---|" * 8)
+        print("|" + "---|" * 10)
         for r in rows:
             print(
                 f"| {r['case']} | lmlang | {r['compile_ms']:.1f} | {r['new_ms']:.2f} / {r['new_max_ms']:.2f} "
-                f"| {r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['sparse_steps']} | {r['whole_p50_us']:.1f} |"
+                f"| {r['mask_p50_us']:.1f} | {r['mask_p99_us']:.1f} | {r['p50_us']:.1f} | {r['p99_us']:.1f} "
+                f"| {r['sparse_steps']} | {r['whole_p50_us']:.1f} |"
             )
             for engine, p in sorted(peers.get(r["case"], {}).items()):
                 if "error" in p:
-                    print(f"| {r['case']} | {engine} | error: {p['error'][:60]} | | | | | |")
+                    print(f"| {r['case']} | {engine} | error: {p['error'][:60]} | | | | | | | |")
                     continue
                 print(
                     f"| {r['case']} | {engine} | {p['compile_ms']:.1f} | {p['new_ms']:.2f} / {p['new_max_ms']:.2f} "
-                    f"| {p['p50_us']:.1f} | {p['p99_us']:.1f} | | |"
+                    f"| {p['p50_us']:.1f} | {p['p99_us']:.1f} | | | | |"
                 )
         del model
 

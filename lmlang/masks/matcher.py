@@ -21,6 +21,7 @@ microsecond whatever the vocabulary's size.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Callable
 
 import numpy as np
 
@@ -63,7 +64,7 @@ class _Masks:
         self.states: dict[int, _StateMask] = {}
         self.bias_rows: OrderedDict[tuple[int, float], np.ndarray] = OrderedDict()
         self.bias_limit = max(4, _BIAS_BUDGET_BYTES // (4 * max(1, vocab.size)))
-        self.allowed_rows: dict[tuple[int, int | None], np.ndarray] = {}
+        self.allowed_rows: OrderedDict[tuple[int, int | None], np.ndarray] = OrderedDict()
 
     def state(self, s: int) -> _StateMask:
         found = self.states.get(s)
@@ -155,16 +156,22 @@ class _Masks:
         return self._row(s, 1, 0)
 
     def _row(self, s: int, allowed: float, blocked: float) -> np.ndarray:
-        key = (s, allowed)
-        row = self.bias_rows.get(key)
-        if row is None:
+        def make() -> np.ndarray:
             row = np.full(self.vocab.size, blocked, dtype=np.float32)
             row[self.state(s).ids] = allowed
-            self.bias_rows[key] = row
-            if len(self.bias_rows) > self.bias_limit:
-                self.bias_rows.popitem(last=False)
+            return row
+
+        return self.remember(self.bias_rows, (s, allowed), make)
+
+    def remember(self, rows: OrderedDict, key: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """``rows[key]``, made on first use; the least recently used rows go past the budget."""
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = make()
+            if len(rows) > self.bias_limit:
+                rows.popitem(last=False)
         else:
-            self.bias_rows.move_to_end(key)
+            rows.move_to_end(key)
         return row
 
 
@@ -312,14 +319,15 @@ class TokenMatcher:
         return max(mass, 0.0)
 
     def allowed(self, state: int) -> np.ndarray:
-        """A boolean row over the vocabulary: which tokens may come next."""
-        key = (state, self.max_chars)
-        row = self._masks.allowed_rows.get(key)
-        if row is None:
+        """A boolean row over the vocabulary, read-only: which tokens may come next. This is the state's mask as
+        other engines compute it (a bitmask per step); it is made once per state and kept."""
+
+        def make() -> np.ndarray:
             row = np.zeros(self.vocab.size, dtype=bool)
             if state > DEAD:
                 ids, k = self._allowed_ids(state)
                 row[ids[:k]] = True
             row.flags.writeable = False
-            self._masks.allowed_rows[key] = row
-        return row
+            return row
+
+        return self._masks.remember(self._masks.allowed_rows, (state, self.max_chars), make)
