@@ -65,13 +65,17 @@ def scoring(model: str, repeats: int) -> dict[str, float]:
     prompt.add_text(PROMPT)
     seq = prompt.flush()
     together, apart = [], []
+    lengths = [len(decoder.model.tokenize(c)) for c in CANDIDATES]
     try:
         for _ in range(repeats):
             seconds, batched = timed(lambda: decoder.score_continuations(seq, CANDIDATES))
             together.append(seconds)
             seconds, single = timed(lambda: [decoder.score_continuation(seq, c) for c in CANDIDATES])
             apart.append(seconds)
-            assert numpy.allclose(batched, single, atol=0.05), (batched, single)
+            # llama.cpp's logits for a token depend on what else is in its batch (reproduced with bare
+            # llama_decode calls: up to 0.6 in one logit on SmolLM2), so the two agree to within the 0.1 nats a
+            # token that tests/decoding allow, not exactly.
+            assert all(abs(b - s) <= 0.1 * n for b, s, n in zip(batched, single, lengths)), (batched, single)
     finally:
         prompt.close()
     tokens = sum(len(decoder.model.tokenize(c)) - 1 for c in CANDIDATES)
