@@ -234,6 +234,8 @@ _WORDS = {
     "DISTRIBUTION_KW": "'distribution'",
     "ASYNC_KW": "'async'",
     "ENSEMBLE_KW": "'ensemble'",
+    "CASCADE_KW": "'cascade'",
+    "ROUTE_KW": "'route'",
     "ASYNC": "'async'",
     "AWAIT": "'await'",
 }
@@ -618,13 +620,14 @@ class _Builder:
         return tuple(options)
 
     def _cascade_stmt(self, tree: Tree) -> ast.Cascade:
-        *models, condition, body = tree.children
+        _, *models, condition, body = tree.children
         return ast.Cascade(self.span(tree), tuple(self.expr(m) for m in models),
                            self.expr(condition) if condition is not None else None, self.block(body))
 
     def _route_stmt(self, tree: Tree) -> ast.Route:
-        header = [c for c in tree.children if c is not None and not (isinstance(c, Tree) and c.data == "route_arm")]
-        arms = [c for c in tree.children if isinstance(c, Tree) and c.data == "route_arm"]
+        _, *parts = tree.children
+        header = [c for c in parts if c is not None and not (isinstance(c, Tree) and c.data == "route_arm")]
+        arms = [c for c in parts if isinstance(c, Tree) and c.data == "route_arm"]
         return ast.Route(
             self.span(tree),
             tuple(self._argument(a) for a in header),

@@ -6,7 +6,7 @@ import pytest
 
 from astdump import dump, nodes, spans
 from lmlang.syntax import KEYWORDS, grammar_path, parse
-from lmlang.syntax.ast import Expr, Hole, PyStmt, QueryDef, QueryStmt
+from lmlang.syntax.ast import Expr, Hole, PyStmt, QueryDef, QueryStmt, Route
 
 
 def body(text: str) -> tuple:
@@ -275,10 +275,17 @@ def test_cascade_and_route_are_names_elsewhere() -> None:
     assert isinstance(statement, PyStmt)
 
 
-@pytest.mark.parametrize("text", ["ensemble = 1", "ensemble(x)", "ensemble [0]", "ensemble.vote()", "print(ensemble)",
-                                  "ensemble if a else b", "ensemble not in xs", "ensemble, vote = 1, 2", "ensemble"])
-def test_ensemble_is_a_name_unless_a_model_follows(text: str) -> None:
-    assert isinstance(only(text + "\n"), PyStmt)
+@pytest.mark.parametrize("word", ["ensemble", "cascade", "route"])
+@pytest.mark.parametrize("text", ["{w} = 1", "{w}(x)", "{w} [0]", "{w}.vote()", "print({w})", "{w} if a else b",
+                                  "{w} not in xs", "{w}, vote = 1, 2", "{w}", "{w}: int = 3", "{w} += 1"])
+def test_statement_keywords_are_names_unless_their_statement_follows(word: str, text: str) -> None:
+    # LMQL queries are Python: a variable called `route` or `cascade` must keep working.
+    assert isinstance(only(text.format(w=word) + "\n"), PyStmt)
+
+
+def test_route_without_arguments_is_still_a_statement() -> None:
+    statement = only('route:  # the rules decide\n    case _:\n        "[A]"\n')
+    assert isinstance(statement, Route) and statement.header == ()
 
 
 # ---------------------------------------------------------------------------------------------------- spans, API
