@@ -51,11 +51,10 @@ def _enter(decoder: Decoder, beam: Beam, settings: DecoderSettings, sampler: Sam
     """Run the beam's program to its next hole that needs a choice (forced values are written on the way)."""
     run = beam.run
     while True:
-        event = decoder._advance(run, settings, sampler, None)
-        if isinstance(event, Finished):
-            beam.hole, beam.value = None, event.value
+        hole = decoder.next_hole(run, settings, sampler)
+        if isinstance(hole, Finished):
+            beam.hole, beam.value = None, hole.value
             return
-        hole = decoder.open_hole(run, event, settings, None)
         if not hole.cursor.take_forced():
             beam.hole = hole
             return

@@ -184,10 +184,20 @@ class Decoder:
     def _drive(self, run: Run, settings: DecoderSettings, sampler: Sampler, on_text: TextSink | None) -> Any:
         """Run the program of ``run`` to its end, one hole after the other; its return value."""
         while True:
-            event = self._advance(run, settings, sampler, on_text)
-            if isinstance(event, Finished):
-                return event.value
-            run.execution.resume(self._fill(run, event, settings, sampler, on_text))
+            hole = self.next_hole(run, settings, sampler, on_text)
+            if isinstance(hole, Finished):
+                return hole.value
+            run.execution.resume(self._fill(run, hole, sampler))
+
+    def _fill(self, run: Run, hole: OpenHole, sampler: Sampler) -> Any:
+        """Generate the open hole to its end and close it: its value."""
+        return self.close_hole(run, hole, generate(hole.cursor, sampler))
+
+    def next_hole(self, run: Run, settings: DecoderSettings, sampler: Sampler,
+                  on_text: TextSink | None = None) -> OpenHole | Finished:
+        """Run the program of ``run`` to its next hole to generate, opened, or to its end."""
+        event = self._advance(run, settings, sampler, on_text)
+        return event if isinstance(event, Finished) else self.open_hole(run, event, settings, on_text)
 
     def _advance(self, run: Run, settings: DecoderSettings, sampler: Sampler, on_text: TextSink | None,
                  stop_at: int | None = None) -> HoleEvent | Finished:
@@ -218,11 +228,6 @@ class Decoder:
             elif isinstance(event, BlockEvent):
                 value = multimodel.run_block(self, run, event, settings, on_text)
             execution.resume(value)
-
-    def _fill(self, run: Run, event: HoleEvent, settings: DecoderSettings, sampler: Sampler,
-              on_text: TextSink | None) -> Any:
-        hole = self.open_hole(run, event, settings, on_text)
-        return self.close_hole(run, hole, generate(hole.cursor, sampler))
 
     def open_hole(self, run: Run, event: HoleEvent, settings: DecoderSettings, on_text: TextSink | None) -> OpenHole:
         """Evaluate the prompt up to the hole and set up its generation under its constraints."""
@@ -322,7 +327,7 @@ class Decoder:
                                            "to score the candidates as")
                 if event.site.index == target:
                     return self.score_continuations(run.prompt.flush(), candidates)
-                run.execution.resume(self._fill(run, event, settings, sampler, None))
+                run.execution.resume(self._fill(run, self.open_hole(run, event, settings, None), sampler))
         finally:
             run.prompt.close()
 

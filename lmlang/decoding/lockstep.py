@@ -28,11 +28,11 @@ def sample(decoder: Decoder, program: CompiledProgram, inputs: Mapping[str, Any]
     values: dict[int, Any] = {}
 
     def advance(i: int) -> None:
-        event = decoder._advance(runs[i], settings, samplers[i], None)
-        if isinstance(event, Finished):
-            values[i] = event.value
+        hole = decoder.next_hole(runs[i], settings, samplers[i])
+        if isinstance(hole, Finished):
+            values[i] = hole.value
         else:
-            holes[i] = decoder.open_hole(runs[i], event, settings, None)
+            holes[i] = hole
 
     for i in range(len(runs)):
         advance(i)
