@@ -1,7 +1,8 @@
 """The front door: compile a query, run it on a model, get a :class:`Result`.
 
-``compile(source) -> Query``, ``Query.run(model=None, **inputs)``, ``run(source, model=None, **inputs)`` and the
-``@query`` decorator over a Python function whose docstring is a query.
+``compile(source) -> Query``, ``Query.run(model=None, **inputs)``, ``run(source, model=None, **inputs)``, the
+``@query`` decorator over a Python function whose docstring is a query, and ``unload(model)`` to free a model's
+memory.
 """
 
 from __future__ import annotations
@@ -101,6 +102,13 @@ def run(source: str, model: str | None = None, **inputs: Any) -> Result | list[R
 def score(prompt: str, continuations: Sequence[str], model: str | None = None) -> list[float]:
     """log P(continuation | prompt) under ``model`` for each continuation, all evaluated in one batch."""
     return decoder_for(llama.load(model)).score_text(prompt, [str(c) for c in continuations])
+
+
+def unload(model: str | None = None) -> None:
+    """Free the memory of a loaded model (an alias or a .gguf path; ``None``: every loaded model) and its cached
+    prompts. A later query on it loads it again. Nothing happens for a model that is not loaded."""
+    for closed in llama.unload(model):
+        _decoders.pop(id(closed), None)
 
 
 def query(function: Callable[..., Any] | None = None, **options: Any) -> Any:

@@ -8,7 +8,8 @@ import pytest
 
 import lmlang
 from lmlang.query import _decoders
-from lmlang.errors import InputError, LmlangSyntaxError
+from lmlang.errors import InputError, LmlangSyntaxError, UsageError
+from lmlang.models import llama
 
 
 def test_run_returns_result_with_every_field(smollm2) -> None:
@@ -108,3 +109,29 @@ def test_an_error_in_a_docstring_query_names_the_line_of_the_python_file() -> No
     expected = next(i for i, line in enumerate(lines, 1) if '"and its river is [RIVER"' in line and "where" in line)
     assert info.value.span.source.name == __file__
     assert info.value.span.line == expected
+
+
+def test_unload_frees_a_model_and_the_next_query_loads_it_again(smollm2, tmp_path: Path) -> None:
+    # A model of its own (same file, another path), so that the session's shared SmolLM2 stays loaded.
+    path = tmp_path / "own.gguf"
+    try:
+        path.hardlink_to(smollm2.path)
+    except OSError:
+        path.write_bytes(Path(smollm2.path).read_bytes())
+    query = lmlang.compile('"The sky is[COLOUR]" where len(TOKENS(COLOUR)) < 3')
+    first = query.run(model=str(path)).variables["COLOUR"]
+    loaded = llama.load(str(path))
+    seq = loaded.new_sequence()
+    seq.append(loaded.tokenize("Hello"))
+    lmlang.unload(str(path))
+    assert loaded.closed and id(loaded) not in _decoders
+    with pytest.raises(UsageError, match="was unloaded"):
+        seq.append([1])
+    with pytest.raises(UsageError, match="was unloaded"):
+        loaded.tokenize("x")
+    seq.release()  # nothing left to give back, and no error
+    lmlang.unload(str(path))  # not loaded: nothing to do
+    assert query.run(model=str(path)).variables["COLOUR"] == first
+    assert llama.load(str(path)) is not loaded
+    lmlang.unload(str(path))
+    assert not smollm2.closed

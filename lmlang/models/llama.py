@@ -55,6 +55,18 @@ def load(name: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = 
     return model
 
 
+def unload(name: str | None = None) -> list[Model]:
+    """Close the loaded models of ``name`` (an alias or a .gguf path; ``None``: every loaded model) and forget
+    them, so the next ``load`` reads the file again; the models closed."""
+    path = resolve(name)[1].resolve() if name is not None else None
+    closed = [model for key, model in _models.items() if path is None or key[0] == path]
+    for model in closed:
+        model.close()
+    for key in [key for key, model in _models.items() if model.closed]:
+        del _models[key]
+    return closed
+
+
 def _init_backend() -> None:
     global _log_callback
     if _log_callback is not None:
@@ -83,10 +95,11 @@ class Model:
         self.path = path
         self.n_ctx = n_ctx
         self.evaluated_tokens = 0
-        self._model = llama.llama_model_load_from_file(str(path).encode(), llama.llama_model_default_params())
-        if not self._model:
+        self._handles: _Handles | None = None
+        weights = llama.llama_model_load_from_file(str(path).encode(), llama.llama_model_default_params())
+        if not weights:
             raise ModelError(None, f"{path} is not a valid GGUF model file")
-        self._vocab = llama.llama_model_get_vocab(self._model)
+        self._handles = _Handles(weights, llama.llama_model_get_vocab(weights))
         self.n_vocab = llama.llama_vocab_n_tokens(self._vocab)
         bos = llama.llama_vocab_bos(self._vocab)
         self.bos_token = bos if bos >= 0 else None
@@ -94,18 +107,57 @@ class Model:
         self._read_vocabulary()
         self._n_seq_max = max(1, min(n_seq_max, llama.llama_max_parallel_sequences()))
         self._n_threads = n_threads
-        self._ctx = self._new_context(self.n_ctx, _N_BATCH, self._n_seq_max)
+        self._handles.ctx = self._new_context(self.n_ctx, _N_BATCH, self._n_seq_max)
         # llama.cpp rounds n_ctx up (to a multiple of 256) and caps the batch at it: use what it chose.
         self.n_ctx = llama.llama_n_ctx(self._ctx)
         self._n_batch = llama.llama_n_batch(self._ctx)
-        self._memory = llama.llama_get_memory(self._ctx)
+        self._handles.memory = llama.llama_get_memory(self._ctx)
         self._batch = _Batch(self._n_batch)
         self._free_ids = list(range(self._n_seq_max - 1, -1, -1))
         self._sequences: weakref.WeakValueDictionary[int, Sequence] = weakref.WeakValueDictionary()
         # seq id -> row of the context's output buffer holding that sequence's current logits
         self._live: dict[int, int] = {}
         self._markers: dict[str, tuple[str, str]] = {}
-        self._embedding: tuple[object, _Batch] | None = None  # context and batch, made by the first `embed`
+
+    # llama.cpp's objects, read through the model so that a closed model fails with a sentence, not a crash
+    def _open(self) -> _Handles:
+        if self._handles is None:
+            raise UsageError(None, f"{self.name} was unloaded: load it again to use it")
+        return self._handles
+
+    @property
+    def _model(self) -> object:
+        return self._open().model
+
+    @property
+    def _vocab(self) -> object:
+        return self._open().vocab
+
+    @property
+    def _ctx(self) -> object:
+        return self._open().ctx
+
+    @property
+    def _memory(self) -> object:
+        return self._open().memory
+
+    @property
+    def closed(self) -> bool:
+        return self._handles is None
+
+    def close(self) -> None:
+        """Free the weights, the contexts and their caches. Its sequences end with it; using the model or one
+        of them afterwards raises UsageError. Closing twice does nothing."""
+        handles, self._handles = self._handles, None
+        if handles is None:
+            return
+        self._live.clear()
+        for seq in list(self._sequences.values()):
+            seq._finalizer.detach()  # nothing left to give back
+        if handles.embedding is not None:
+            llama.llama_free(handles.embedding[0])
+        llama.llama_free(handles.ctx)
+        llama.llama_model_free(handles.model)
 
     def __repr__(self) -> str:
         return f"<Model {self.name} n_vocab={self.n_vocab} n_ctx={self.n_ctx}>"
@@ -270,15 +322,17 @@ class Model:
 
     def _embedding_context(self) -> tuple[object, _Batch]:
         # Made on first use: most queries never embed, and the context costs memory and a graph reservation.
-        if self._embedding is None:
+        handles = self._open()
+        if handles.embedding is None:
             ctx = self._new_context(_N_EMBED_CTX, _N_EMBED_BATCH, 1, pooled=True)
-            self._embedding = (ctx, _Batch(llama.llama_n_ubatch(ctx)))
-        return self._embedding
+            handles.embedding = (ctx, _Batch(llama.llama_n_ubatch(ctx)))
+        return handles.embedding
 
     # -- sequences ---------------------------------------------------------------------------------------------
 
     def new_sequence(self) -> Sequence:
         """An empty sequence with a sequence id of its own; release it (or use ``with``) when done."""
+        self._open()
         if not self._free_ids:
             raise ModelError(
                 None,
@@ -422,6 +476,18 @@ class Model:
         view = numpy.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
         view.flags.writeable = False
         return view
+
+
+class _Handles:
+    """What llama.cpp allocated for one model: weights, vocabulary, the generation context and its cache, and
+    the embedding context once ``embed`` made it."""
+
+    def __init__(self, model: object, vocab: object) -> None:
+        self.model = model
+        self.vocab = vocab
+        self.ctx: object = None
+        self.memory: object = None
+        self.embedding: tuple[object, _Batch] | None = None
 
 
 class Sequence:
