@@ -80,9 +80,7 @@ def generate(program: ast.Program, params: tuple[str, ...]) -> Generated:
 
 
 def _program_body(out: _Emitter, program: ast.Program, depth: int) -> None:
-    last = ast.holes(program)[-1] if ast.holes(program) else None
-    context = _Context(program, depth, last)
-    _block(out, program.body, 1, context)
+    _block(out, program.body, 1, _Context.of(program, depth))
     # Makes the function a generator even when the program has no query string.
     out.emit(1, "if False: yield None")
 
@@ -92,8 +90,14 @@ class _Context:
     program: ast.Program
     depth: int
     last_hole: ast.Hole | None
+    hole_names: frozenset[str]
     in_function: bool = False
     block: str | None = None  # the body function of the multi-model block the code stands in
+
+    @classmethod
+    def of(cls, program: ast.Program, depth: int) -> _Context:
+        holes = ast.holes(program)
+        return cls(program, depth, holes[-1] if holes else None, frozenset(h.name for h in holes))
 
 
 def _block(out: _Emitter, stmts: tuple[ast.Stmt, ...], indent: int, ctx: _Context) -> None:
@@ -178,7 +182,7 @@ def _function(out: _Emitter, stmt: ast.FunctionDef, indent: int, ctx: _Context) 
     returns = f" -> {stmt.returns.source}" if stmt.returns else ""
     prefix = "async def" if stmt.is_async else "def"
     out.emit(indent, f"{prefix} {stmt.name}({stmt.params}){returns}:", stmt.span)
-    inner = _Context(ctx.program, ctx.depth, ctx.last_hole, in_function=True)
+    inner = dataclasses.replace(ctx, in_function=True, block=None)
     _block(out, stmt.body, indent + 1, inner)
 
 
@@ -237,8 +241,7 @@ def _query_def(out: _Emitter, stmt: ast.QueryDef, indent: int, ctx: _Context) ->
     name = out.fresh(f"query_{stmt.name}")
     out.emit(indent, f"def {name}({stmt.params}):", stmt.span)
     program = stmt.query
-    last = ast.holes(program)[-1] if ast.holes(program) else None
-    _block(out, program.body, indent + 1, _Context(program, ctx.depth + 1, last))
+    _block(out, program.body, indent + 1, _Context.of(program, ctx.depth + 1))
     out.emit(indent + 1, "if False: yield None")
     out.emit(indent, f"{stmt.name} = __lm_query({name}, {stmt.name!r})", stmt.span)
 
@@ -262,8 +265,7 @@ def _query_string(out: _Emitter, stmt: ast.QueryStmt, indent: int, ctx: _Context
 
 def _hole(out: _Emitter, hole: ast.Hole, where: tuple[ast.Expr, ...], distribution: ast.Distribution | None,
           indent: int, ctx: _Context) -> None:
-    site = HoleSite(len(out.sites), hole, where, distribution, ctx.depth,
-                    frozenset(h.name for h in ast.holes(ctx.program)))
+    site = HoleSite(len(out.sites), hole, where, distribution, ctx.depth, ctx.hole_names)
     out.sites.append(site)
     if hole.type is not None and hole.type.kind == "query" and hole.type.call is not None:
         out.emit(indent, f"{hole.name} = yield from __lm_nested({site.index}, ({hole.type.call.source}))", hole.span)
