@@ -98,7 +98,8 @@ class Model:
         self._handles: _Handles | None = None
         weights = llama.llama_model_load_from_file(str(path).encode(), llama.llama_model_default_params())
         if not weights:
-            raise ModelError(None, f"{path} is not a valid GGUF model file")
+            raise ModelError(None, f"{path} is not a valid GGUF model file (llama.cpp cannot load it: cut short, "
+                                   "damaged, or a model kind this llama.cpp does not know): copy or convert it again")
         self._handles = _Handles(weights, llama.llama_model_get_vocab(weights))
         self.n_vocab = llama.llama_vocab_n_tokens(self._vocab)
         bos = llama.llama_vocab_bos(self._vocab)

@@ -80,7 +80,8 @@ def _checked(path: pathlib.Path) -> pathlib.Path:
     except OSError as exc:
         raise ModelError(None, f"model file {path} cannot be read: {exc.strerror}") from None
     if magic != _GGUF_MAGIC:
-        raise ModelError(None, f"{path} is not a valid GGUF model file")
+        raise ModelError(None, f"{path} is not a valid GGUF model file (it does not start like one): give the path "
+                               "of a .gguf file, llama.cpp's model format")
     return path
 
 
