@@ -7,6 +7,9 @@ Run from the repository root:  python benchmarks/decoders.py [--model smollm2] [
 2. ``distribution`` over 10 candidates: all scored in one batched evaluation (``Decoder.score_continuations``),
    against 10 separate scorings of one candidate each, after the same cached prompt.
 3. The hole loop's own Python cost per token (logits from a stand-in sequence, so no model time).
+4. One sampled choice on SmolLM2's and Gemma 3's real next-token logits (after a story's first words):
+   lmlang's ``Sampler.choose`` against the textbook way (float64 softmax of the whole row, then ``numpy.random.Generator.choice``), which is
+   what it did before.
 
 The two sides of each comparison run interleaved in every repeat; medians are reported.
 """
@@ -110,6 +113,37 @@ def loop_overhead(model: str, repeats: int) -> float:
     return min(per_token)
 
 
+def textbook_choice(logits: numpy.ndarray, temperature: float, top_p: float, rng: numpy.random.Generator) -> int:
+    """Softmax of the whole row in float64, a full sort for top-p, ``Generator.choice``."""
+    scaled = logits.astype(numpy.float64) / temperature
+    probs = numpy.exp(scaled - scaled.max())
+    probs /= probs.sum()
+    candidates = numpy.arange(len(probs))
+    if top_p < 1.0:
+        order = numpy.argsort(-probs)
+        cut = int(numpy.searchsorted(numpy.cumsum(probs[order]), top_p)) + 1
+        candidates, probs = order[:cut], probs[order[:cut]] / probs[order[:cut]].sum()
+    return int(candidates[rng.choice(len(candidates), p=probs)])
+
+
+def sampler_costs(repeats: int) -> list[tuple[str, str, float, float]]:
+    """Median µs of one sampled choice, lmlang's and the textbook one, on each model's real next-token logits."""
+    rows = []
+    for name in ("smollm2", "gemma3-270m"):
+        model = llama.load(name)
+        with model.new_sequence() as seq:
+            seq.append(model.tokenize("Here is a long story about a cat. Once upon a time", bos=model.add_bos))
+            logits = seq.logits().copy()
+        rng = numpy.random.default_rng(0)
+        for setting, top_p in (("temperature 0.8", 1.0), ("temperature 0.8, top_p 0.9", 0.9)):
+            sampler = Sampler(0.8, top_p=top_p, seed=0)
+            ours = [timed(lambda: sampler.choose(logits))[0] for _ in range(max(repeats, 20))]
+            theirs = [timed(lambda: textbook_choice(logits, 0.8, top_p, rng))[0] for _ in range(max(repeats, 20))]
+            rows.append((f"{name} ({len(logits)})", setting, statistics.median(ours) * 1e6,
+                         statistics.median(theirs) * 1e6))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="smollm2")
@@ -126,6 +160,10 @@ def main() -> None:
     print(f"| distribution over 10 candidates ({d['tokens']} tokens to evaluate) | {d['together'] * 1e3:.1f} ms "
           f"| {d['apart'] * 1e3:.1f} ms (10 scorings) | {d['apart'] / d['together']:.2f}x |")
     print(f"\nhole loop, Python cost per token without the model (argmax, unconstrained): {overhead * 1e6:.0f} µs")
+    print("\n| model (vocabulary) | sampling | lmlang Sampler.choose µs | textbook (float64 softmax, Generator.choice) µs | ratio |")
+    print("|---|---|---|---|---|")
+    for size, name, ours, theirs in sampler_costs(args.repeats):
+        print(f"| {size} | {name} | {ours:.0f} | {theirs:.0f} | {theirs / ours:.1f}x |")
 
 
 if __name__ == "__main__":

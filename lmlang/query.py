@@ -33,6 +33,17 @@ def decoder_for(model: Any) -> Decoder:
     return _decoders[id(model)]
 
 
+def _start(model: str | None, reuse_prompts: bool) -> Decoder:
+    """The decoder a top-level run uses. Unless ``reuse_prompts``, every loaded model's cache is emptied first,
+    so that the run's result does not depend on what ran before it (llama.cpp's logits depend slightly on the
+    cache's layout, enough to turn a near tie)."""
+    if not reuse_prompts:
+        for decoder in _decoders.values():
+            decoder.pool.clear()
+            decoder.model.clear_cache()  # skipped while a run that called this one holds sequences
+    return decoder_for(llama.load(model))
+
+
 class Query:
     """A parsed and checked query, ready to run any number of times."""
 
@@ -53,9 +64,13 @@ class Query:
 
     def run(self, model: str | None = None, *, decoder: str | None = None,
             decoder_args: Mapping[str, Any] | None = None, on_text: TextSink | None = None,
-            **inputs: Any) -> Result | list[Result]:
+            reuse_prompts: bool = False, **inputs: Any) -> Result | list[Result]:
         """Run the query. ``model`` overrides the ``from`` clause; ``decoder``/``decoder_args`` override the
-        decoder clause. A decoder asked for ``n > 1`` results returns a list."""
+        decoder clause. A decoder asked for ``n > 1`` results returns a list.
+
+        ``reuse_prompts``: start from the prompts earlier runs left in the model's cache instead of an empty
+        cache. Faster when runs share a long prefix (few-shot examples), but the result may then differ from a
+        fresh run's where the model's top choices nearly tie."""
         overrides = dict(decoder_args or {})
         if decoder is not None:
             overrides["decoder"] = decoder
@@ -67,17 +82,17 @@ class Query:
             flags = " ".join(f"--input {m}=..." for m in missing)
             raise InputError(None, f"the query needs the input{'s' if len(missing) > 1 else ''} {names}: "
                                    f"pass {flags} (or {missing[0]}=... in Python)")
-        loaded = llama.load(model or self.model_name)
-        results = decoder_for(loaded).run(program, inputs, settings, on_text)
+        results = _start(model or self.model_name, reuse_prompts).run(program, inputs, settings, on_text)
         return results if settings.results > 1 else results[0]
 
-    def score(self, candidates: Sequence[str], model: str | None = None, **inputs: Any) -> list[float]:
+    def score(self, candidates: Sequence[str], model: str | None = None, *, reuse_prompts: bool = False,
+              **inputs: Any) -> list[float]:
         """The log-probability of each candidate as the value of the query's last hole (the one a
         ``distribution`` clause scores), after running the query up to it; all candidates in one batch."""
         settings = DecoderSettings.from_clause(self.program.decoder, {})
         program = self.compiled(tuple(sorted(inputs)))
-        return decoder_for(llama.load(model or self.model_name)).score_program(program, inputs, settings,
-                                                                              [str(c) for c in candidates])
+        return _start(model or self.model_name, reuse_prompts).score_program(program, inputs, settings,
+                                                                            [str(c) for c in candidates])
 
 
 def compile(source: str, name: str = "<query>", line_offset: int = 0) -> Query:  # noqa: A001 - the API's name
@@ -99,9 +114,10 @@ def run(source: str, model: str | None = None, **inputs: Any) -> Result | list[R
     return compile(source).run(model, **inputs)
 
 
-def score(prompt: str, continuations: Sequence[str], model: str | None = None) -> list[float]:
+def score(prompt: str, continuations: Sequence[str], model: str | None = None, *,
+          reuse_prompts: bool = False) -> list[float]:
     """log P(continuation | prompt) under ``model`` for each continuation, all evaluated in one batch."""
-    return decoder_for(llama.load(model)).score_text(prompt, [str(c) for c in continuations])
+    return _start(model, reuse_prompts).score_text(prompt, [str(c) for c in continuations])
 
 
 def unload(model: str | None = None) -> None:
@@ -115,8 +131,8 @@ def query(function: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Decorator: a function whose docstring is a query becomes that query; its parameters are the inputs.
 
     Calling it runs the query and returns the query's ``return`` value if it has one, else the :class:`Result`.
-    ``options`` may name ``model``, ``decoder`` and decoder arguments (``n``, ``temperature``, ``seed``...), and
-    so may a call, for that call (a call's ``decoder`` drops the options its decoder does not take).
+    ``options`` may name ``model``, ``decoder``, ``reuse_prompts`` and decoder arguments (``n``, ``temperature``,
+    ``seed``...), and so may a call, for that call (a call's ``decoder`` drops the options its decoder does not take).
     The compiled query is at ``.query`` and the full result of a call at ``.run(...)``.
     """
     def wrap(fn: Callable[..., Any]) -> Any:
@@ -128,9 +144,9 @@ def query(function: Callable[..., Any] | None = None, **options: Any) -> Any:
             chosen = _call_options(options, kwargs, signature.parameters)
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
-            settings = {k: v for k, v in chosen.items() if k not in ("model", "decoder")}
+            settings = {k: v for k, v in chosen.items() if k not in ("model", "decoder", "reuse_prompts")}
             return compiled.run(chosen.get("model"), decoder=chosen.get("decoder"), decoder_args=settings,
-                                **bound.arguments)
+                                reuse_prompts=bool(chosen.get("reuse_prompts", False)), **bound.arguments)
 
         @functools.wraps(fn)
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -148,11 +164,12 @@ def query(function: Callable[..., Any] | None = None, **options: Any) -> Any:
 
 def _call_options(options: Mapping[str, Any], kwargs: dict[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
     """The decorator's options updated by those of one call, which are taken out of ``kwargs``."""
-    known = {"model", "decoder"}.union(*(decoder_args(name) for name in DECODERS))
+    known = {"model", "decoder", "reuse_prompts"}.union(*(decoder_args(name) for name in DECODERS))
     given = {k: kwargs.pop(k) for k in list(kwargs) if k in known and k not in parameters}
     chosen = dict(options)
     if given.get("decoder") in DECODERS and given["decoder"] != options.get("decoder"):
-        chosen = {k: v for k, v in options.items() if k == "model" or k in decoder_args(given["decoder"])}
+        chosen = {k: v for k, v in options.items()
+                  if k in ("model", "reuse_prompts") or k in decoder_args(given["decoder"])}
     chosen.update(given)
     return chosen
 

@@ -4,10 +4,11 @@ A run that starts with tokens some earlier run already evaluated (the same query
 a cascade stage re-running a block) takes over or forks that earlier sequence instead of evaluating the shared
 prefix again.
 
-The reuse is exact in what it keeps but not bit for bit in what follows: llama.cpp's logits depend slightly on
-how tokens were batched, and a re-used prompt's last token is evaluated again on its own. A seeded sample is
-reproducible from the same cache state (a fresh process), and may differ in the last digits of its scores
-after the cache has served other runs.
+The reuse is exact in what it keeps but not bit for bit in what follows: llama.cpp's logits depend on how tokens
+were batched and on where in the cache other sequences' cells lie (by up to half a logit on SmolLM2 Q4_1), and a
+re-used prompt's last token is evaluated again on its own. A near tie can then go the other way, so reuse across
+runs is opt-in (``Query.run(..., reuse_prompts=True)``); by default each run starts from an empty cache and gives
+what a fresh process gives.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ class SequencePool:
         self._idle.append(seq)
         while len(self._idle) > self.capacity:
             self._idle.pop(0).release()
+
+
+    def clear(self) -> None:
+        """Release every idle sequence."""
+        while self._idle:
+            self._idle.pop().release()
 
 
 def _common_prefix(a: Seq[int], b: Seq[int]) -> int:

@@ -345,6 +345,15 @@ class Model:
         self._sequences[seq_id] = sequence
         return sequence
 
+    def clear_cache(self) -> bool:
+        """Empty the KV cache when no sequence is in use, so that what is evaluated next is laid out as in a fresh
+        process (llama.cpp's arithmetic depends on that layout); whether it did."""
+        if len(self._free_ids) < self._n_seq_max:
+            return False
+        llama.llama_memory_clear(self._memory, True)
+        self._live.clear()
+        return True
+
     def decode_step(self, seqs: list[Sequence], tokens: list[int]) -> None:
         """Append ``tokens[i]`` to ``seqs[i]`` for every i, all in one llama.cpp batch."""
         if len(seqs) != len(tokens):
