@@ -54,11 +54,7 @@ def test_decorator_runs_docstring_query_with_parameters(smollm2) -> None:
 
 def test_sample_n_returns_list_and_seed_reproduces(smollm2) -> None:
     source = 'sample(n=2, temperature=1.0)\n"My favourite fruit is[F]" where len(TOKENS(F)) < 6'
-    # From the same cache state: a prompt re-used from the cache is evaluated in a different batch shape, which
-    # moves llama.cpp's logits by a little (see the note in lmlang/models/kvcache.py).
-    _decoders.clear()
     first = lmlang.compile(source).run(decoder_args={"seed": 3})
-    _decoders.clear()
     again = lmlang.compile(source).run(decoder_args={"seed": 3})
     assert isinstance(first, list) and len(first) == 2
     assert [r.variables for r in first] == [r.variables for r in again]
@@ -135,3 +131,17 @@ def test_unload_frees_a_model_and_the_next_query_loads_it_again(smollm2, tmp_pat
     assert llama.load(str(path)) is not loaded
     lmlang.unload(str(path))
     assert not smollm2.closed
+
+
+def test_a_run_does_not_depend_on_what_ran_before_it(smollm2) -> None:
+    # llama.cpp's logits move with the KV cache's layout (other sequences' cells, a re-used prompt's last token
+    # evaluated alone), enough to turn a near tie; so each run starts from an empty cache by default.
+    story = lmlang.compile('"Q: Explain why the sky is blue.\\nA:[X]" where len(TOKENS(X)) < 24')
+    other = lmlang.compile('"Q: Write a haiku about the sea.\\nA:[X]" where len(TOKENS(X)) < 24')
+    first = story.run("smollm2")
+    other.run("smollm2")
+    again = story.run("smollm2")
+    assert again.variables == first.variables and again.scores["X"].logprob == first.scores["X"].logprob
+    assert again.stats.prefill_tokens == first.stats.prefill_tokens
+    reused = story.run("smollm2", reuse_prompts=True)
+    assert reused.stats.prefill_tokens < first.stats.prefill_tokens  # started from the cached prompt

@@ -57,7 +57,5 @@ def clean_cache(smollm2) -> None:
     """
     from lmlang.query import decoder_for
 
-    pool = decoder_for(smollm2).pool
-    for seq in pool._idle:
-        seq.release()
-    pool._idle.clear()
+    decoder_for(smollm2).pool.clear()
+    assert smollm2.clear_cache()
