@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast as pyast
 import functools
 import inspect
+import re
 import textwrap
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -175,9 +176,13 @@ def _call_options(options: Mapping[str, Any], kwargs: dict[str, Any], parameters
 
 
 def _docstring_query(fn: Callable[..., Any]) -> tuple[str, str, int]:
-    """The query in ``fn``'s docstring, dedented, without an ``lmql`` marker; its file and line offset."""
-    doc = fn.__doc__
-    if not doc:
+    """The query in ``fn``'s docstring, dedented, without an ``lmql`` marker; its file and line offset.
+
+    The query is the docstring as written in the source, as LMQL reads it: ``"\\n"`` inside it stays the two
+    characters a query string then reads as a newline, where Python's ``__doc__`` would hold a line break."""
+    found = _docstring_source(fn)
+    doc, opening = found if found is not None else (fn.__doc__, None)
+    if not doc or not doc.strip():
         raise UsageError(None, f"{fn.__name__} has no docstring: @lmlang.query needs the query as its docstring")
     lines = doc.split("\n")
     skipped = 0  # lines of the docstring before the query's first: blank ones (cleandoc drops them), the marker
@@ -186,26 +191,32 @@ def _docstring_query(fn: Callable[..., Any]) -> tuple[str, str, int]:
     if skipped < len(lines) and lines[skipped].strip() in ("lmql", "lmlang"):
         skipped += 1
     text = inspect.cleandoc("\n".join(lines[skipped:]))
-    opening = _docstring_line(fn)
     if opening is None:
         return text + "\n", "<query>", 0
     return text + "\n", inspect.getsourcefile(fn) or "<query>", opening + skipped - 1
 
 
-def _docstring_line(fn: Callable[..., Any]) -> int | None:
-    """The line of ``fn``'s file where its docstring opens, from Python's own parse of the function."""
+def _docstring_source(fn: Callable[..., Any]) -> tuple[str, int] | None:
+    """``fn``'s docstring as its source spells it (between the quotes) and the line of the file where it opens,
+    from Python's own parse of the function; None without source or a single plain literal."""
     try:
         source_lines, first = inspect.getsourcelines(fn)
-        tree = pyast.parse(textwrap.dedent("".join(source_lines)))
+        source = textwrap.dedent("".join(source_lines))
+        tree = pyast.parse(source)
     except (OSError, TypeError, SyntaxError):
         return None
     function = tree.body[0] if tree.body else None
     if not isinstance(function, (pyast.FunctionDef, pyast.AsyncFunctionDef)) or not function.body:
         return None
     literal = function.body[0]
-    if not (isinstance(literal, pyast.Expr) and isinstance(literal.value, pyast.Constant)):
+    if not (isinstance(literal, pyast.Expr) and isinstance(literal.value, pyast.Constant)
+            and isinstance(literal.value.value, str)):
         return None
-    return first + literal.value.lineno - 1
+    spelled = pyast.get_source_segment(source, literal.value) or ""
+    quoted = re.fullmatch(r"[rRuU]?(\"\"\"|\'\'\'|\"|\')(.*)\1", spelled, re.DOTALL)
+    if quoted is None:  # implicit concatenation or a byte-string: the value is what there is
+        return None
+    return quoted.group(2), first + literal.value.lineno - 1
 
 
 def _model_of(expr: ast.Expr) -> str:

@@ -145,3 +145,17 @@ def test_a_run_does_not_depend_on_what_ran_before_it(smollm2) -> None:
     assert again.stats.prefill_tokens == first.stats.prefill_tokens
     reused = story.run("smollm2", reuse_prompts=True)
     assert reused.stats.prefill_tokens < first.stats.prefill_tokens  # started from the cached prompt
+
+
+def test_a_docstring_query_reads_escapes_as_written_like_lmql(smollm2) -> None:
+    # `"\n"` in the docstring is the query's own escape: in __doc__ it would be a line break inside a string.
+    @lmlang.query(model="smollm2")
+    def answer():
+        '''lmql
+        "Q: Name a colour.\nA:[X]" where STOPS_BEFORE(X, "\n") and len(TOKENS(X)) < 6
+        return X
+        '''
+
+    result = answer.run()
+    assert result.prompt.startswith("Q: Name a colour.\nA:")
+    assert "\n" not in result.variables["X"]
