@@ -118,13 +118,22 @@ def _run(args: argparse.Namespace) -> int:
     query: Query = compile_file(args.file)
     stream = not args.json
 
+    streamed = [""]  # the last text written, so that an error starts on a line of its own
+
     def on_text(text: str, generated: bool) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
+        streamed[0] = text or streamed[0]
 
     decoder_args = {"seed": args.seed} if args.seed is not None else {}
-    outcome = query.run(args.model, decoder=args.decoder, decoder_args=decoder_args,
-                        on_text=on_text if stream else None, **_inputs(args.input))
+    try:
+        outcome = query.run(args.model, decoder=args.decoder, decoder_args=decoder_args,
+                            on_text=on_text if stream else None, **_inputs(args.input))
+    except BaseException:
+        if streamed[0] and not streamed[0].endswith("\n"):
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        raise
     results = outcome if isinstance(outcome, list) else [outcome]
     if args.json:
         data = [r.to_json() for r in results]

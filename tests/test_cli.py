@@ -126,3 +126,10 @@ def test_ctrl_c_exits_130(monkeypatch, capsys) -> None:
 
 def test_no_command_is_usage_error(capsys) -> None:
     assert main([]) == 2
+
+
+def test_an_error_after_streamed_text_ends_that_line_first(tmp_path, capsys, smollm2) -> None:
+    assert main(["run", write(tmp_path, '"Q: [A]" where INT(A) and A in ["x"]\n')]) == 1
+    out, err = capsys.readouterr()
+    assert out == "Q: \n"
+    assert "cannot all hold" in err

@@ -89,7 +89,24 @@ def inner(x):
 '''
     result = lmlang.run(source, model="smollm2")
     assert result.variables["V"] == "fixed-abc"
-    assert "Repeat abc:" in result.prompt and result.prompt.endswith(" done")
+    # As in LMQL: the nested query's instructions and holes leave the prompt, its return value takes their place.
+    assert result.prompt == "Outer: fixed-abc done"
+    assert result.stats.generated_tokens > 0  # R was generated, then removed
+
+
+def test_text_after_a_nested_query_continues_from_its_return_value(smollm2) -> None:
+    source = '''
+@lmql.query
+def shout(x):
+    """lmql
+    "Say {x} loudly:[R]" where len(TOKENS(R)) < 4
+    return x.upper()
+    """
+"Word: [V: shout('cat')]. Again:[W]" where len(TOKENS(W)) < 4
+'''
+    result = lmlang.run(source, model="smollm2")
+    assert result.variables["V"] == "CAT"
+    assert result.prompt == "Word: CAT. Again:" + result.variables["W"]
 
 
 def test_an_error_in_a_docstring_query_names_the_line_of_the_python_file() -> None:

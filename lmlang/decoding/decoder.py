@@ -118,7 +118,7 @@ class Run:
         self.distributions: dict[str, list[tuple[Any, float]]] = {}
         self.generated_tokens = 0
         self.logprob = 0.0
-        self.depth = 0
+        self.nested: list[tuple[int, int, str | None, int]] = []  # the prompt where each open nested query began
         self.trace: list[dict[str, Any]] = []  # the stages of its multi-model blocks (lmlang.multimodel)
 
     def fork(self) -> Run:
@@ -128,7 +128,7 @@ class Run:
         other.scores = dict(self.scores)
         other.distributions = dict(self.distributions)
         other.trace = list(self.trace)
-        other.generated_tokens, other.logprob, other.depth = self.generated_tokens, self.logprob, self.depth
+        other.generated_tokens, other.logprob, other.nested = self.generated_tokens, self.logprob, list(self.nested)
         return other
 
 
@@ -193,11 +193,27 @@ class Decoder:
         """Generate the open hole to its end and close it: its value."""
         return self.close_hole(run, hole, generate(hole.cursor, sampler))
 
+    def _nest(self, run: Run, event: NestedEvent, on_text: TextSink | None) -> None:
+        """A nested query's instructions and holes stand in the prompt while it runs; when it returns, they
+        leave the prompt (and the cache), and its return value is written in their place, as in LMQL."""
+        if event.entering:
+            run.nested.append(run.prompt.mark())
+            return
+        run.prompt.rewind(run.nested.pop())
+        text = "" if event.value is None else str(event.value)
+        run.prompt.add_text(text)
+        if event.site.depth == 0:
+            run.variables[event.site.hole.name] = event.value
+            if on_text is not None and text:
+                on_text(text, True)
+
     def next_hole(self, run: Run, settings: DecoderSettings, sampler: Sampler,
                   on_text: TextSink | None = None) -> OpenHole | Finished:
         """Run the program of ``run`` to its next hole to generate, opened, or to its end."""
         event = self._advance(run, settings, sampler, on_text)
-        return event if isinstance(event, Finished) else self.open_hole(run, event, settings, on_text)
+        if isinstance(event, Finished):
+            return event
+        return self.open_hole(run, event, settings, None if run.nested else on_text)
 
     def _advance(self, run: Run, settings: DecoderSettings, sampler: Sampler, on_text: TextSink | None,
                  stop_at: int | None = None) -> HoleEvent | Finished:
@@ -209,24 +225,23 @@ class Decoder:
             if isinstance(event, Finished):
                 return event
             value = None
+            shown = None if run.nested else on_text  # a nested query's text leaves the prompt: not streamed
             if isinstance(event, HoleEvent):
                 if event.site.distribution is None or event.site.index == stop_at:
                     return event
-                value = self._distribution(run, event, on_text)
+                value = self._distribution(run, event, shown)
             elif isinstance(event, TextEvent):
                 run.prompt.add_text(event.text)
-                if on_text is not None:
-                    on_text(event.text, False)
+                if shown is not None:
+                    shown(event.text, False)
             elif isinstance(event, RoleEvent):
                 markup = run.prompt.set_role(event.role)
-                if on_text is not None and markup:
-                    on_text(markup, False)
+                if shown is not None and markup:
+                    shown(markup, False)
             elif isinstance(event, NestedEvent):
-                run.depth += 1 if event.entering else -1
-                if not event.entering and event.site.depth == 0:
-                    run.variables[event.site.hole.name] = event.value
+                self._nest(run, event, on_text)
             elif isinstance(event, BlockEvent):
-                value = multimodel.run_block(self, run, event, settings, on_text)
+                value = multimodel.run_block(self, run, event, settings, shown)
             execution.resume(value)
 
     def open_hole(self, run: Run, event: HoleEvent, settings: DecoderSettings, on_text: TextSink | None) -> OpenHole:

@@ -80,6 +80,21 @@ class Prompt:
             self.prefill_tokens += len(tokens)
         return self.seq
 
+    def mark(self) -> tuple[int, int, str | None, int]:
+        """The prompt as it is now, to :meth:`rewind` to (its text is evaluated first, so the cache holds it)."""
+        seq = self.flush()
+        return len(self.parts), len(self.script), self.role, len(seq.tokens)
+
+    def rewind(self, mark: tuple[int, int, str | None, int]) -> None:
+        """Back to ``mark``: whatever was added since leaves the text and the cache."""
+        parts, script, role, tokens = mark
+        del self.parts[parts:]
+        del self.script[script:]
+        self.role = role
+        self._pending.clear()
+        if self.seq is not None:
+            self.seq.truncate(tokens)
+
     def fork(self) -> Prompt:
         """An independent copy; the sequence is forked in the cache, sharing what is evaluated."""
         other = Prompt(self.model, self.pool)
