@@ -11,6 +11,7 @@ import ast as pyast
 import functools
 import inspect
 import re
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -19,7 +20,7 @@ from lmlang.check import check
 from lmlang.decoding.catalog import DECODERS, decoder_args
 from lmlang.decoding.decoder import Decoder, DecoderSettings, TextSink
 from lmlang.errors import InputError, ModelError, UsageError
-from lmlang.interpret.execution import CompiledProgram
+from lmlang.interpret.execution import NESTED_ENTRY, CompiledProgram
 from lmlang.models import llama
 from lmlang.result import Result
 from lmlang.syntax import ast, parse
@@ -63,6 +64,17 @@ class Query:
             self._compiled[input_names] = CompiledProgram(self.program, input_names)
         return self._compiled[input_names]
 
+    def program_for(self, inputs: Mapping[str, Any]) -> CompiledProgram:
+        """The program compiled for these inputs; an InputError when it reads a name none of them gives."""
+        program = self.compiled(tuple(sorted(inputs)))
+        missing = program.missing_inputs(inputs, set())
+        if missing:
+            names = ", ".join(missing)
+            flags = " ".join(f"--input {m}=..." for m in missing)
+            raise InputError(None, f"the query needs the input{'s' if len(missing) > 1 else ''} {names}: "
+                                   f"pass {flags} (or {missing[0]}=... in Python)")
+        return program
+
     def run(self, model: str | None = None, *, decoder: str | None = None,
             decoder_args: Mapping[str, Any] | None = None, on_text: TextSink | None = None,
             reuse_prompts: bool = False, **inputs: Any) -> Result | list[Result]:
@@ -76,13 +88,7 @@ class Query:
         if decoder is not None:
             overrides["decoder"] = decoder
         settings = DecoderSettings.from_clause(self.program.decoder, overrides)
-        program = self.compiled(tuple(sorted(inputs)))
-        missing = program.missing_inputs(inputs, set())
-        if missing:
-            names = ", ".join(missing)
-            flags = " ".join(f"--input {m}=..." for m in missing)
-            raise InputError(None, f"the query needs the input{'s' if len(missing) > 1 else ''} {names}: "
-                                   f"pass {flags} (or {missing[0]}=... in Python)")
+        program = self.program_for(inputs)
         results = _start(model or self.model_name, reuse_prompts).run(program, inputs, settings, on_text)
         return results if settings.results > 1 else results[0]
 
@@ -97,8 +103,9 @@ class Query:
 
 
 def compile(source: str, name: str = "<query>", line_offset: int = 0) -> Query:  # noqa: A001 - the API's name
-    """Parse and check ``source``; raises the first ``LmlangSyntaxError``/``CheckError`` found."""
-    program = parse(source, name, line_offset)
+    """Parse and check ``source``; raises the first ``LmlangSyntaxError``/``CheckError`` found. A source indented
+    as a whole (a triple-quoted string in Python code) is dedented first, as LMQL does."""
+    program = parse(textwrap.dedent(source), name, line_offset)
     problems = check(program)
     if problems:
         raise problems[0]
@@ -128,39 +135,89 @@ def unload(model: str | None = None) -> None:
         _decoders.pop(id(closed), None)
 
 
-def query(function: Callable[..., Any] | None = None, **options: Any) -> Any:
+def query(function: Callable[..., Any] | str | None = None, **options: Any) -> Any:
     """Decorator: a function whose docstring is a query becomes that query; its parameters are the inputs.
 
     Calling it runs the query and returns the query's ``return`` value if it has one, else the :class:`Result`.
     ``options`` may name ``model``, ``decoder``, ``reuse_prompts`` and decoder arguments (``n``, ``temperature``,
     ``seed``...), and so may a call, for that call (a call's ``decoder`` drops the options its decoder does not take).
     The compiled query is at ``.query`` and the full result of a call at ``.run(...)``.
-    """
-    def wrap(fn: Callable[..., Any]) -> Any:
-        text, name, line_offset = _docstring_query(fn)
-        compiled = compile(text, name, line_offset)
-        signature = inspect.signature(fn)
 
-        def run_call(*args: Any, **kwargs: Any) -> Result | list[Result]:
-            chosen = _call_options(options, kwargs, signature.parameters)
+    As in LMQL, the query also sees the names where it is defined: the enclosing function's locals (as they were
+    then) and the module's globals (as they are when it runs), other query functions included, which it can nest
+    (``[ANSWER: chain_of_thought]``). ``query("...")`` makes a query function of a string; its inputs are passed
+    by name.
+    """
+    if function is not None:
+        return _query_function(function, options, sys._getframe(1))
+
+    def wrap(fn: Callable[..., Any]) -> Any:
+        return _query_function(fn, options, sys._getframe(1))
+
+    return wrap
+
+
+def _query_function(definition: Callable[..., Any] | str, options: Mapping[str, Any], frame: Any) -> Any:
+    """The callable ``query`` makes of a decorated function or a query string defined in ``frame``."""
+    if isinstance(definition, str):
+        compiled, signature, name = compile(definition), None, "query"
+    else:
+        compiled, signature, name = compile(*_docstring_query(definition)), inspect.signature(definition), None
+    scope = _Scope(frame)
+
+    def inputs_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if signature is None:
+            if args:
+                raise UsageError(None, "a query made from a string takes its inputs by name, as in q(question=...)")
+            given = dict(kwargs)
+        else:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
-            settings = {k: v for k, v in chosen.items() if k not in ("model", "decoder", "reuse_prompts")}
-            return compiled.run(chosen.get("model"), decoder=chosen.get("decoder"), decoder_args=settings,
-                                reuse_prompts=bool(chosen.get("reuse_prompts", False)), **bound.arguments)
+            given = dict(bound.arguments)
+        return {**scope.lookup(compiled.compiled(tuple(sorted(given))).missing_inputs(given, set())), **given}
 
-        @functools.wraps(fn)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            result = run_call(*args, **kwargs)
-            if isinstance(result, list):
-                return [r.return_value if r.return_value is not None else r for r in result]
-            return result.return_value if result.return_value is not None else result
+    def run_call(*args: Any, **kwargs: Any) -> Result | list[Result]:
+        chosen = _call_options(options, kwargs, signature.parameters if signature is not None else {})
+        settings = {k: v for k, v in chosen.items() if k not in ("model", "decoder", "reuse_prompts")}
+        return compiled.run(chosen.get("model"), decoder=chosen.get("decoder"), decoder_args=settings,
+                            reuse_prompts=bool(chosen.get("reuse_prompts", False)), **inputs_of(args, kwargs))
 
-        call.query = compiled  # type: ignore[attr-defined]
-        call.run = run_call  # type: ignore[attr-defined]
-        return call
+    def call(*args: Any, **kwargs: Any) -> Any:
+        result = run_call(*args, **kwargs)
+        if isinstance(result, list):
+            return [r.return_value if r.return_value is not None else r for r in result]
+        return result.return_value if result.return_value is not None else result
 
-    return wrap(function) if function is not None else wrap
+    def nested(*args: Any, **kwargs: Any) -> Any:
+        inputs = inputs_of(args, kwargs)
+        return compiled.program_for(inputs).generator(inputs)
+
+    if signature is not None:
+        call = functools.wraps(definition)(call)  # type: ignore[arg-type]
+    else:
+        call.__name__ = call.__qualname__ = name  # type: ignore[assignment]
+    call.query = compiled  # type: ignore[attr-defined]
+    call.run = run_call  # type: ignore[attr-defined]
+    setattr(call, NESTED_ENTRY, nested)
+    return call
+
+
+class _Scope:
+    """The names a query function sees besides its inputs, as LMQL captures them: the locals of the function it
+    was defined in, as they were then, and its module's globals, as they are when it runs."""
+
+    def __init__(self, frame: Any) -> None:
+        self.globals: dict[str, Any] = frame.f_globals
+        self.locals = dict(frame.f_locals) if frame.f_locals is not frame.f_globals else {}
+
+    def lookup(self, names: Sequence[str]) -> dict[str, Any]:
+        found = {}
+        for name in names:
+            if name in self.locals:
+                found[name] = self.locals[name]
+            elif name in self.globals:
+                found[name] = self.globals[name]
+        return found
 
 
 def _call_options(options: Mapping[str, Any], kwargs: dict[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:

@@ -176,3 +176,63 @@ def test_a_docstring_query_reads_escapes_as_written_like_lmql(smollm2) -> None:
     result = answer.run()
     assert result.prompt.startswith("Q: Name a colour.\nA:")
     assert "\n" not in result.variables["X"]
+
+
+GREETING = "Bonjour"
+
+
+def shouted(text: str) -> str:
+    return text.upper()
+
+
+def test_a_query_function_sees_its_module_and_enclosing_scope_like_lmql(smollm2) -> None:
+    subject = "the sea"  # a local of the function the query is defined in
+
+    @lmlang.query(model="smollm2")
+    def greet():
+        '''lmql
+        "{GREETING}! {shouted(subject)}:[X]" where len(TOKENS(X)) < 3
+        return X
+        '''
+
+    assert greet.run().prompt.startswith("Bonjour! THE SEA:")
+
+
+def test_a_query_function_nests_another_like_a_query_of_its_own_file(smollm2) -> None:
+    @lmlang.query
+    def one_word(topic):
+        '''lmql
+        "(one word about {topic})[W]" where len(TOKENS(W)) < 3
+        return "FIXED-" + topic
+        '''
+
+    @lmlang.query(model="smollm2")
+    def outer():
+        '''lmql
+        "A: [A: one_word('cats')] B: [B: one_word]" where len(TOKENS(A)) < 3
+        return A
+        '''
+
+    with pytest.raises(lmlang.QueryRuntimeError, match="topic"):  # [B: one_word] passes no topic
+        outer()
+
+    @lmlang.query(model="smollm2")
+    def outer_ok():
+        '''lmql
+        "A: [A: one_word('cats')] then[T]" where len(TOKENS(T)) < 3
+        return A
+        '''
+
+    result = outer_ok.run()
+    assert result.return_value == "FIXED-cats"
+    assert result.prompt == "A: FIXED-cats then" + result.variables["T"]
+
+
+def test_a_query_function_from_a_string_takes_its_inputs_by_name(smollm2) -> None:
+    ask = lmlang.query("""
+        "Q: {question}\\nA:[X]" where len(TOKENS(X)) < 3
+    """, model="smollm2")
+    result = ask.run(question="What is 2+2?")
+    assert result.prompt.startswith("Q: What is 2+2?\nA:")
+    with pytest.raises(UsageError, match="by name"):
+        ask("What is 2+2?")

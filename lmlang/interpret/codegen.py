@@ -263,12 +263,24 @@ def _query_string(out: _Emitter, stmt: ast.QueryStmt, indent: int, ctx: _Context
             _hole(out, part, where, distribution, indent, ctx)
 
 
+def _nested_call(call: ast.Expr) -> str:
+    """The arguments of ``__lm_nested`` for ``[X: call]``: the query, and a function that calls it with the
+    hole's arguments (`[X: q(a, b=1)]`), so that the runtime decides what calling a query means."""
+    node = call.python().body
+    if not isinstance(node, pyast.Call):
+        return f"({call.source})"
+    target = pyast.unparse(node.func)
+    node = pyast.Call(pyast.Name("__lm_target", pyast.Load()), node.args, node.keywords)
+    return f"({target}), lambda __lm_target: {pyast.unparse(node)}"
+
+
 def _hole(out: _Emitter, hole: ast.Hole, where: tuple[ast.Expr, ...], distribution: ast.Distribution | None,
           indent: int, ctx: _Context) -> None:
     site = HoleSite(len(out.sites), hole, where, distribution, ctx.depth, ctx.hole_names)
     out.sites.append(site)
     if hole.type is not None and hole.type.kind == "query" and hole.type.call is not None:
-        out.emit(indent, f"{hole.name} = yield from __lm_nested({site.index}, ({hole.type.call.source}))", hole.span)
+        out.emit(indent, f"{hole.name} = yield from __lm_nested({site.index}, {_nested_call(hole.type.call)})",
+                 hole.span)
     else:
         out.emit(indent, f"{hole.name} = yield __lm_hole({site.index}, {_visible(ctx)})", hole.span)
     for decorator in hole.decorators:

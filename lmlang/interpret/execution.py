@@ -95,14 +95,33 @@ class CompiledProgram:
         module = types.ModuleType(f"__lmlang_query_{id(self):x}__")
         sys.modules[module.__name__] = module
         namespace = module.__dict__
-        namespace.update(_HELPERS, __builtins__=_QUERY_BUILTINS)
+        namespace.update(self._helpers(), __builtins__=_QUERY_BUILTINS)
         exec(code, namespace)
         self._main = namespace[MAIN]
         self.free_names = _free_names(self.generated.source)
 
+    def _helpers(self) -> dict[str, Any]:
+        """What the generated code calls (see codegen's module docstring). Holes and blocks are numbered per
+        program, so the events carry this program's own sites: a nested query from another program (a Python
+        function decorated with ``@lmlang.query``) yields events of its own."""
+        sites, blocks = self.sites, self.generated.blocks
+        return {
+            "__lm_text": TextEvent,
+            "__lm_role": RoleEvent,
+            "__lm_str": _str,
+            "__lm_hole": lambda index, env: HoleEvent(sites[index], env),
+            "__lm_nested": lambda index, target, call=None: _nested(sites[index], target, call),
+            "__lm_block": lambda index, body: BlockEvent(blocks[index], body),
+            "__lm_query": NestedQuery,
+        }
+
+    def generator(self, inputs: Mapping[str, Any]) -> Any:
+        """A fresh generator of the program's events for ``inputs``: what a run or a nesting query drives."""
+        return self._main(**inputs)
+
     def start(self, inputs: Mapping[str, Any]) -> Execution:
         arguments = dict(inputs)
-        return Execution(self, lambda: self._main(**arguments), [])
+        return Execution(self, lambda: self.generator(arguments), [])
 
     def missing_inputs(self, inputs: Mapping[str, Any], known: set[str]) -> list[str]:
         """Names the program reads but nothing defines: neither an input, a builtin, nor ``known``."""
@@ -174,12 +193,6 @@ class Execution:
             raise
         except Exception as err:  # the user's own Python code failed
             raise self.program.runtime_error(err) from err
-        if isinstance(raw, _HoleRequest):
-            return HoleEvent(self.program.sites[raw.site], raw.env)
-        if isinstance(raw, _NestedRequest):
-            return NestedEvent(self.program.sites[raw.site], raw.entering, raw.value)
-        if isinstance(raw, _BlockRequest):
-            return BlockEvent(self.program.generated.blocks[raw.index], raw.body)
         return raw
 
 
@@ -187,46 +200,22 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-@dataclass(frozen=True)
-class _HoleRequest:
-    site: int
-    env: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class _NestedRequest:
-    site: int
-    entering: bool
-    value: Any
-
-
-@dataclass(frozen=True)
-class _BlockRequest:
-    index: int
-    body: Callable[[], Any]
-
-
-def _nested(site_index: int, generator: Any) -> Any:
-    if isinstance(generator, NestedQuery):  # [X: query] names a nested query without arguments
-        generator = generator()
+def _nested(site: HoleSite, target: Any, call: Callable[[Any], Any] | None) -> Any:
+    """Run the nested query ``target`` (called by ``call`` with the hole's arguments, or without any) inside the
+    running one, between a NestedEvent entering and one leaving with its return value."""
+    entry = getattr(target, NESTED_ENTRY, target)
+    generator = entry() if call is None else call(entry)
     if not isinstance(generator, types.GeneratorType):
         raise TypeError("the type of a hole must be int, float, a regex r\"...\" or a call of a nested query")
-    yield _NestedRequest(site_index, True, None)
+    yield NestedEvent(site, True, None)
     value = yield from generator
-    yield _NestedRequest(site_index, False, value)
+    yield NestedEvent(site, False, value)
     return value
 
 
-# What the generated code calls; see codegen's module docstring.
-_HELPERS: dict[str, Any] = {
-    "__lm_text": TextEvent,
-    "__lm_role": RoleEvent,
-    "__lm_str": _str,
-    "__lm_hole": _HoleRequest,
-    "__lm_nested": _nested,
-    "__lm_block": _BlockRequest,
-    "__lm_query": NestedQuery,
-}
+# The attribute of a Python function decorated with @lmlang.query that gives its body's generator, so that a
+# query can nest it like a query defined in its own file.
+NESTED_ENTRY = "__lmlang_nested__"
 
 
 @functools.cache
