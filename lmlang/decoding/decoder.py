@@ -18,7 +18,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from lmlang import constraints, multimodel
+from lmlang.decoding import decorator
 from lmlang.decoding.catalog import DECODERS, decoder_args
+from lmlang.decoding.decorator import Decorators
 from lmlang.decoding.hole import HoleCursor, HoleOutcome, HoleRequest, generate
 from lmlang.decoding.sampler import Sampler
 from lmlang.errors import ConstraintError, QueryRuntimeError, UsageError
@@ -141,6 +143,29 @@ class OpenHole:
     cursor: HoleCursor
 
 
+def _decorators(event: HoleEvent | NestedEvent) -> Decorators:
+    if not event.decorators:
+        return decorator.NONE
+    return Decorators(event.decorators, event.site.hole.decorators)
+
+
+def _state(run: Run) -> decorator.ProgramState:
+    return decorator.ProgramState(run.prompt.text, run.variables)
+
+
+def _streaming(decorators: Decorators, run: Run, sink: Callable[[bytes], None] | None) -> Callable[[bytes], None]:
+    """The cursor's piece sink, also calling the hole's streaming decorators with the value so far."""
+    value = bytearray()
+
+    def piece(data: bytes) -> None:
+        value.extend(data)
+        decorators.stream(value.decode("utf-8", "replace"), _state(run))
+        if sink is not None:
+            sink(data)
+
+    return piece
+
+
 class Decoder:
     """Runs compiled programs on one model."""
 
@@ -193,19 +218,22 @@ class Decoder:
         """Generate the open hole to its end and close it: its value."""
         return self.close_hole(run, hole, generate(hole.cursor, sampler))
 
-    def _nest(self, run: Run, event: NestedEvent, on_text: TextSink | None) -> None:
+    def _nest(self, run: Run, event: NestedEvent, on_text: TextSink | None) -> Any:
         """A nested query's instructions and holes stand in the prompt while it runs; when it returns, they
-        leave the prompt (and the cache), and its return value is written in their place, as in LMQL."""
+        leave the prompt (and the cache), and its return value is written in their place, as in LMQL. The
+        hole's value (after its decorators) when leaving."""
         if event.entering:
             run.nested.append(run.prompt.mark())
-            return
+            return None
         run.prompt.rewind(run.nested.pop())
         text = "" if event.value is None else str(event.value)
+        value, text = _decorators(event).finish(event.value, text, _state(run))
         run.prompt.add_text(text)
         if event.site.depth == 0:
-            run.variables[event.site.hole.name] = event.value
-            if on_text is not None and text:
+            run.variables[event.site.hole.name] = value
+            if on_text is not None and text and not run.nested:
                 on_text(text, True)
+        return value
 
     def next_hole(self, run: Run, settings: DecoderSettings, sampler: Sampler,
                   on_text: TextSink | None = None) -> OpenHole | Finished:
@@ -227,9 +255,13 @@ class Decoder:
             value = None
             shown = None if run.nested else on_text  # a nested query's text leaves the prompt: not streamed
             if isinstance(event, HoleEvent):
-                if event.site.distribution is None or event.site.index == stop_at:
+                fixed = _decorators(event).fixed_value(event.site.hole.name, _state(run))
+                if fixed is not None:
+                    value = self._fixed(run, event, fixed, shown)
+                elif event.site.distribution is None or event.site.index == stop_at:
                     return event
-                value = self._distribution(run, event, shown)
+                else:
+                    value = self._distribution(run, event, shown)
             elif isinstance(event, TextEvent):
                 run.prompt.add_text(event.text)
                 if shown is not None:
@@ -239,7 +271,7 @@ class Decoder:
                 if shown is not None and markup:
                     shown(markup, False)
             elif isinstance(event, NestedEvent):
-                self._nest(run, event, on_text)
+                value = self._nest(run, event, on_text)
             elif isinstance(event, BlockEvent):
                 value = multimodel.run_block(self, run, event, settings, shown)
             execution.resume(value)
@@ -258,13 +290,28 @@ class Decoder:
         matcher = plan.matcher(self.vocabulary) if plan.automaton is not None else None
         request = HoleRequest(hole.name, hole.span, plan.stops, limit, matcher)
         sink = None if on_text is None else (lambda piece: on_text(piece.decode("utf-8", "replace"), True))
+        decorators = _decorators(event)
+        if decorators.streams:
+            sink = _streaming(decorators, run, sink)
         return OpenHole(event, plan, HoleCursor(seq, request, sink))
 
     def close_hole(self, run: Run, hole: OpenHole, outcome: HoleOutcome) -> Any:
         """The hole's checked value, now part of the run; resume the run's execution with it."""
-        value = hole.plan.finish(outcome.text)
-        run.prompt.add_generated(outcome.text)
+        value, shown = _decorators(hole.event).finish(hole.plan.finish(outcome.text), outcome.text, _state(run))
+        if shown == outcome.text:
+            run.prompt.add_generated(outcome.text)
+        else:  # a decorator gave the prompt another text than the model wrote
+            run.prompt.replace_since(hole.cursor.start, shown)
         self._record(run, hole.event.site.hole.name, hole.event.site.depth, value, outcome)
+        return value
+
+    def _fixed(self, run: Run, event: HoleEvent, text: str, on_text: TextSink | None) -> Any:
+        """A value a pre-processing decorator gave: written into the prompt, nothing generated."""
+        value, shown = _decorators(event).finish(text, text, _state(run))
+        run.prompt.add_text(shown)
+        if on_text is not None:
+            on_text(shown, True)
+        self._record(run, event.site.hole.name, event.site.depth, value, HoleOutcome(shown, [], [], 1.0))
         return value
 
     def _record(self, run: Run, name: str, depth: int, value: Any, outcome: HoleOutcome) -> None:

@@ -278,10 +278,9 @@ def _hole(out: _Emitter, hole: ast.Hole, where: tuple[ast.Expr, ...], distributi
           indent: int, ctx: _Context) -> None:
     site = HoleSite(len(out.sites), hole, where, distribution, ctx.depth, ctx.hole_names)
     out.sites.append(site)
+    decorators = ", decorators=(" + "".join(f"({d.source}), " for d in hole.decorators) + ")" if hole.decorators else ""
     if hole.type is not None and hole.type.kind == "query" and hole.type.call is not None:
-        out.emit(indent, f"{hole.name} = yield from __lm_nested({site.index}, {_nested_call(hole.type.call)})",
-                 hole.span)
+        out.emit(indent, f"{hole.name} = yield from __lm_nested({site.index}, {_nested_call(hole.type.call)}"
+                         f"{decorators})", hole.span)
     else:
-        out.emit(indent, f"{hole.name} = yield __lm_hole({site.index}, {_visible(ctx)})", hole.span)
-    for decorator in hole.decorators:
-        out.emit(indent, f"{hole.name} = ({decorator.source})({hole.name})", decorator.span)
+        out.emit(indent, f"{hole.name} = yield __lm_hole({site.index}, {_visible(ctx)}{decorators})", hole.span)

@@ -38,6 +38,7 @@ class RoleEvent:
 class HoleEvent:
     site: HoleSite
     env: dict[str, Any]  # the Python variables visible at the hole (for constraints that name them)
+    decorators: tuple[Callable[..., Any], ...] = ()  # of `[@fn VAR]`, evaluated where the hole stands
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class NestedEvent:
     site: HoleSite
     entering: bool
     value: Any = None
+    decorators: tuple[Callable[..., Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ class CompiledProgram:
         module = types.ModuleType(f"__lmlang_query_{id(self):x}__")
         sys.modules[module.__name__] = module
         namespace = module.__dict__
-        namespace.update(self._helpers(), __builtins__=_QUERY_BUILTINS)
+        # `lmql` needs no import in an LMQL query (`@lmql.decorators.streaming`, `lmql.model(...)`).
+        namespace.update(self._helpers(), __builtins__=_QUERY_BUILTINS, lmql=_lmql_module())
         exec(code, namespace)
         self._main = namespace[MAIN]
         self.free_names = _free_names(self.generated.source)
@@ -109,8 +112,9 @@ class CompiledProgram:
             "__lm_text": TextEvent,
             "__lm_role": RoleEvent,
             "__lm_str": _str,
-            "__lm_hole": lambda index, env: HoleEvent(sites[index], env),
-            "__lm_nested": lambda index, target, call=None: _nested(sites[index], target, call),
+            "__lm_hole": lambda index, env, decorators=(): HoleEvent(sites[index], env, decorators),
+            "__lm_nested": lambda index, target, call=None, decorators=(): _nested(sites[index], target, call,
+                                                                                   decorators),
             "__lm_block": lambda index, body: BlockEvent(blocks[index], body),
             "__lm_query": NestedQuery,
         }
@@ -125,7 +129,8 @@ class CompiledProgram:
 
     def missing_inputs(self, inputs: Mapping[str, Any], known: set[str]) -> list[str]:
         """Names the program reads but nothing defines: neither an input, a builtin, nor ``known``."""
-        return sorted(n for n in self.free_names if n not in inputs and n not in known and not hasattr(builtins, n))
+        return sorted(n for n in self.free_names
+                      if n not in inputs and n not in known and n != "lmql" and not hasattr(builtins, n))
 
     def _span_of_line(self, line: int) -> Span | None:
         return self.generated.line_spans.get(line)
@@ -156,7 +161,7 @@ class Execution:
         self._generator = start()
         self._pending: Event | None = None
         for value in record:
-            while not isinstance(self.next_event(), (HoleEvent, BlockEvent)):
+            while not _takes_value(self.next_event()):
                 self.resume(None)
             self.resume(value)
         while self.position < position:
@@ -173,7 +178,7 @@ class Execution:
         event = self.next_event()
         if isinstance(event, Finished):
             raise RuntimeError("resume() after the program finished")
-        if isinstance(event, (HoleEvent, BlockEvent)):
+        if _takes_value(event):
             self.record.append(value)
         self.position += 1
         self._pending = self._step(lambda: self._generator.send(value))
@@ -196,21 +201,27 @@ class Execution:
         return raw
 
 
+def _takes_value(event: Event) -> bool:
+    """Whether the run is resumed with a value at ``event``: a hole, a block, a nested query's return."""
+    return isinstance(event, (HoleEvent, BlockEvent)) or (isinstance(event, NestedEvent) and not event.entering)
+
+
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def _nested(site: HoleSite, target: Any, call: Callable[[Any], Any] | None) -> Any:
+def _nested(site: HoleSite, target: Any, call: Callable[[Any], Any] | None,
+            decorators: tuple[Callable[..., Any], ...]) -> Any:
     """Run the nested query ``target`` (called by ``call`` with the hole's arguments, or without any) inside the
-    running one, between a NestedEvent entering and one leaving with its return value."""
+    running one, between a NestedEvent entering and one leaving with its return value; the value the leaving
+    event is resumed with (after the hole's decorators) fills the hole."""
     entry = getattr(target, NESTED_ENTRY, target)
     generator = entry() if call is None else call(entry)
     if not isinstance(generator, types.GeneratorType):
         raise TypeError("the type of a hole must be int, float, a regex r\"...\" or a call of a nested query")
     yield NestedEvent(site, True, None)
     value = yield from generator
-    yield NestedEvent(site, False, value)
-    return value
+    return (yield NestedEvent(site, False, value, decorators))
 
 
 # The attribute of a Python function decorated with @lmlang.query that gives its body's generator, so that a
@@ -222,11 +233,17 @@ NESTED_ENTRY = "__lmlang_nested__"
 def _lmql_module() -> types.ModuleType:
     """What ``import lmql`` gives inside a query, so LMQL files run unchanged without LMQL installed."""
     import lmlang
+    from lmlang.decoding import decorator
 
     module = types.ModuleType("lmql", "lmlang's stand-in for LMQL's module inside queries")
     module.query = lmlang.query  # type: ignore[attr-defined]
     module.run = lmlang.run  # type: ignore[attr-defined]
     module.model = lambda name, **options: name  # type: ignore[attr-defined]
+    # Decorator stages and the types LMQL's decorators annotate with (`from lmql.runtime.program_state import
+    # ProgramState` finds them here: every `lmql.*` module is this one).
+    module.decorators = types.SimpleNamespace(streaming=decorator.streaming, pre=decorator.pre)  # type: ignore[attr-defined]
+    module.ProgramState = decorator.ProgramState  # type: ignore[attr-defined]
+    module.TemplateVariable = decorator.TemplateVariable  # type: ignore[attr-defined]
     return module
 
 

@@ -95,6 +95,13 @@ class Prompt:
         if self.seq is not None:
             self.seq.truncate(tokens)
 
+    def replace_since(self, tokens: int, text: str) -> None:
+        """``text`` instead of what the cache holds after its first ``tokens`` tokens (a generated value the
+        prompt shows otherwise); it is evaluated with the next flush."""
+        if self.seq is not None:
+            self.seq.truncate(tokens)
+        self.add_text(text)
+
     def fork(self) -> Prompt:
         """An independent copy; the sequence is forked in the cache, sharing what is evaluated."""
         other = Prompt(self.model, self.pool)
