@@ -204,6 +204,9 @@ def _syntax_error(source: Source, text: str, error: UnexpectedInput) -> LmlangSy
     quote = re.match(r"[rRbBfFuU]{0,2}('\'\'\'|\"\"\"|'|\")", text[start:])
     if quote:
         return LmlangSyntaxError(_point(source, start), f"unterminated string: add the closing {quote.group(1)}")
+    if re.match(r"\\[ \t\f]+\r?\n", text[start:]):
+        return LmlangSyntaxError(_point(source, start), "a backslash that continues a line must end it, as in "
+                                                        "Python: remove the spaces after it")
     return LmlangSyntaxError(_point(source, start), f"unexpected character {text[start:start + 1]!r}")
 
 

@@ -32,6 +32,7 @@ def error_of(text: str) -> LmlangSyntaxError:
         ('"[A]" where\n', "expected an expression, found the end of the line", 1, 12),
         ("x = 1 +* 2\n", "expected an expression, found '*'", 1, 8),
         ("x = $\n", "unexpected character '$'", 1, 5),
+        ('"[X]" where X in \\ \n    ["a"]\n', "a backslash that continues a line must end it", 1, 18),
         ('x = "[A]" where len(A) < 3\n', "'where' can only follow a query string", 1, 11),
         ('where len(A) < 10\n"a"\n', "statements come before the from/where/distribution clauses", 2, 1),
         ('argmax\n    "[A]"\nwhere INT(A)\nwhere INT(A)\n', "a second 'where' clause", 4, 1),
