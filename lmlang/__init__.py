@@ -11,8 +11,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from lmlang.errors import (CheckError, ConstraintError, InputError, LmlangError, LmlangSyntaxError, ModelError,
-                           NotEnforcedError, QueryRuntimeError, UsageError)
+from lmlang.errors import (CheckError, ConstraintError, InputError, LmlangError, LmlangSyntaxError, LmlangWarning,
+                           ModelError, NotEnforcedError, QueryRuntimeError, UsageError)
 from lmlang.query import Query, compile, compile_file, query, run, score, unload
 from lmlang.result import HoleScore, Result, Stats
 from lmlang.source import Source, Span
@@ -40,4 +40,5 @@ __all__ = [
     "InputError",
     "QueryRuntimeError",
     "UsageError",
+    "LmlangWarning",
 ]

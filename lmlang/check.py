@@ -26,7 +26,7 @@ import textwrap
 from typing import Any, Iterable, Iterator
 
 from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS
-from lmlang.decoding.catalog import COMMON_ARGS, DECODERS, decoder_args
+from lmlang.decoding.catalog import COMMON_ARGS, DECODERS, LMQL_ONLY, decoder_args
 from lmlang.errors import CheckError
 from lmlang.source import Span
 from lmlang.syntax.ast import (
@@ -179,6 +179,11 @@ def _unknown_function(name: str) -> str:
 
 
 def _check_decoder(decoder: DecoderClause) -> Iterator[CheckError]:
+    if decoder.name in LMQL_ONLY:
+        yield CheckError(decoder.span.shifted(0, len(decoder.name)),
+                         f"the decoder {decoder.name} ({LMQL_ONLY[decoder.name]}) is not available in lmlang: "
+                         "use beam(n=...) or sample(n=...)")
+        return
     if decoder.name not in DECODERS:
         yield CheckError(decoder.span.shifted(0, len(decoder.name)), _unknown_decoder(decoder.name))
         return

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -54,9 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(message: Warning | str, category: type[Warning], *rest: Any, **named: Any) -> str:
+    return f"warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("LMLANG_DEBUG") == "1"
+    warnings.formatwarning = _warning_line
     try:
         if argv[:1] == ["calibrate"]:
             from lmlang.multimodel.calibrate import calibrate_main

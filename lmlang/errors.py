@@ -61,3 +61,8 @@ class QueryRuntimeError(LmlangError):
 
 class UsageError(LmlangError):
     """The command line or the Python API was called wrongly."""
+
+
+class LmlangWarning(UserWarning):
+    """Something a query asked for that lmlang accepts but cannot do here (an LMQL option with no meaning for a
+    local model): said once, on stderr, instead of dropped in silence."""

@@ -89,7 +89,8 @@ class Query:
             overrides["decoder"] = decoder
         settings = DecoderSettings.from_clause(self.program.decoder, overrides)
         program = self.program_for(inputs)
-        results = _start(model or self.model_name, reuse_prompts).run(program, inputs, settings, on_text)
+        reuse = reuse_prompts or bool(settings.cache)
+        results = _start(model or self.model_name, reuse).run(program, inputs, settings, on_text)
         return results if settings.results > 1 else results[0]
 
     def score(self, candidates: Sequence[str], model: str | None = None, *, reuse_prompts: bool = False,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
 
-from lmlang import __version__
+from lmlang import LmlangWarning, __version__
 from lmlang.cli import main
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -133,3 +134,17 @@ def test_an_error_after_streamed_text_ends_that_line_first(tmp_path, capsys, smo
     out, err = capsys.readouterr()
     assert out == "Q: \n"
     assert "cannot all hold" in err
+
+
+def test_lmql_options_without_meaning_here_are_warned_about_not_dropped(tmp_path, capsys, smollm2) -> None:
+    source = 'argmax(chunksize=4, verbose=True)\n"Say hi:[X]" where len(TOKENS(X)) < 3\n'
+    with pytest.warns(LmlangWarning) as said:
+        assert main(["run", write(tmp_path, source)]) == 0
+    lines = [warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in said]
+    assert "warning: the decoder option chunksize has no effect: lmlang makes no API requests" in lines[0]
+    assert lines[1].startswith("warning: the decoder option verbose has no effect")
+
+
+def test_lmql_only_decoders_get_a_clear_error(tmp_path, capsys) -> None:
+    assert main(["check", write(tmp_path, 'beam_var(n=2)\n"Say hi:[X]"\n')]) == 2
+    assert "the decoder beam_var (LMQL's experimental" in capsys.readouterr().err

@@ -236,3 +236,10 @@ def test_a_query_function_from_a_string_takes_its_inputs_by_name(smollm2) -> Non
     assert result.prompt.startswith("Q: What is 2+2?\nA:")
     with pytest.raises(UsageError, match="by name"):
         ask("What is 2+2?")
+
+
+def test_lmql_cache_option_re_uses_prompts_like_reuse_prompts(smollm2) -> None:
+    query = lmlang.compile('argmax(cache=True)\n"Q: Say a colour.\\nA:[X]" where len(TOKENS(X)) < 3\n')
+    first = query.run("smollm2")
+    again = query.run("smollm2")
+    assert again.stats.prefill_tokens < first.stats.prefill_tokens

@@ -7,8 +7,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Arguments every decoder accepts: bounds on the work and the model's context.
-COMMON_ARGS = ("max_len", "max_tokens", "seed", "n_ctx", "chunksize", "openai_chunksize", "verbose", "cache")
+# LMQL's decoder options that mean nothing for a local model, and why: accepted, so that LMQL queries run
+# unchanged, and each one given is reported with a warning.
+NO_EFFECT = {
+    "chunksize": "lmlang makes no API requests to cut into chunks",
+    "openai_chunksize": "lmlang makes no API requests to cut into chunks",
+    "openai_nonstop": "lmlang makes no OpenAI requests",
+    "chunk_timeout": "lmlang makes no API requests to time out",
+    "verbose": "set LMLANG_DEBUG=1 to see llama.cpp's own log",
+    "n_ctx": "a model's context size is set when it loads (4096 tokens)",
+}
+# Arguments every decoder accepts: bounds on the work, the seed, reuse of cached prompts (`cache`, LMQL's name).
+COMMON_ARGS = ("max_len", "max_tokens", "seed", "cache", *NO_EFFECT)
+# LMQL's experimental decoders that lmlang does not have.
+LMQL_ONLY = {
+    "var": "LMQL's experimental variable-level beam search",
+    "beam_var": "LMQL's experimental beam search grouped by variable",
+}
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ candidates in one batched evaluation over the shared prefix.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -19,11 +20,11 @@ import numpy as np
 
 from lmlang import constraints, multimodel
 from lmlang.decoding import decorator
-from lmlang.decoding.catalog import DECODERS, decoder_args
+from lmlang.decoding.catalog import DECODERS, NO_EFFECT, decoder_args
 from lmlang.decoding.decorator import Decorators
 from lmlang.decoding.hole import HoleCursor, HoleOutcome, HoleRequest, generate
 from lmlang.decoding.sampler import Sampler
-from lmlang.errors import ConstraintError, QueryRuntimeError, UsageError
+from lmlang.errors import ConstraintError, LmlangWarning, QueryRuntimeError, UsageError
 from lmlang.interpret.execution import (BlockEvent, CompiledProgram, Execution, Finished, HoleEvent,
                                         NestedEvent, RoleEvent, TextEvent)
 from lmlang.interpret.prompt import Prompt
@@ -53,6 +54,7 @@ class DecoderSettings:
     k: int | None = None  # best_k: how many results
     max_tokens: int = DEFAULT_MAX_TOKENS
     max_len: int | None = None
+    cache: bool | str | None = None  # LMQL's name: True re-uses prompts earlier runs left in the cache
     span: Span | None = field(default=None, compare=False)
 
     @staticmethod
@@ -78,8 +80,13 @@ class DecoderSettings:
         if unknown:
             raise UsageError(span, f"the decoder {name} takes no argument {', '.join(sorted(unknown))}; "
                                    f"it takes {', '.join(sorted(decoder_args(name)))}")
-        fields = ("n", "temperature", "top_k", "top_p", "seed", "k", "max_tokens", "max_len")
+        fields = ("n", "temperature", "top_k", "top_p", "seed", "k", "max_tokens", "max_len", "cache")
         known = {k: args[k] for k in fields if k in args}
+        for key in sorted(set(args) & set(NO_EFFECT)):
+            warnings.warn(f"the decoder option {key} has no effect: {NO_EFFECT[key]}", LmlangWarning, stacklevel=2)
+        if isinstance(known.get("cache"), str):
+            warnings.warn(f"cache={known['cache']!r}: lmlang keeps no cache on disk; prompts are re-used within "
+                          "the process", LmlangWarning, stacklevel=2)
         settings = DecoderSettings(name=name, span=span, **known)
         for key in ("n", "k", "max_tokens"):
             value = getattr(settings, key)

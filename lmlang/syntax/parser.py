@@ -16,7 +16,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.indenter import Indenter
 
-from lmlang.decoding.catalog import DECODERS
+from lmlang.decoding.catalog import DECODERS, LMQL_ONLY
 from lmlang.errors import LmlangSyntaxError
 from lmlang.source import Source, Span
 from lmlang.syntax import ast
@@ -447,7 +447,7 @@ class _Builder:
         if not isinstance(statement.children[0], Tree) or statement.children[0].data not in ("python__var", "python__funccall"):
             return None
         shape = _decoder_shape(self.expr(statement.children[0]))
-        if shape is None or shape[0].lower() not in DECODERS:
+        if shape is None or (shape[0].lower() not in DECODERS and shape[0].lower() not in LMQL_ONLY):
             return None
         return self.decoder(statement, mis_indent=None)
 
