@@ -9,8 +9,11 @@ another model.
 
 from __future__ import annotations
 
+import ast as pyast
+import asyncio
 import builtins
 import functools
+import inspect
 import symtable
 import sys
 import traceback
@@ -90,7 +93,7 @@ class CompiledProgram:
         self.generated: Generated = generate(program, inputs)
         self.sites = self.generated.sites
         try:
-            code = compile(self.generated.source, FILENAME, "exec")
+            code = compile(_awaits_made_calls(self.generated.source), FILENAME, "exec")
         except SyntaxError as err:  # the parser accepted what Python refuses (a rare corner of Python's grammar)
             raise QueryRuntimeError(self._span_of_line(err.lineno or 0), f"Python cannot compile this: {err.msg}") from None
         # A real module, so that code which looks its own module up (dataclasses, pickle, typing) finds it.
@@ -117,6 +120,7 @@ class CompiledProgram:
                                                                                    decorators),
             "__lm_block": lambda index, body: BlockEvent(blocks[index], body),
             "__lm_query": NestedQuery,
+            "__lm_await": _await,
         }
 
     def generator(self, inputs: Mapping[str, Any]) -> Any:
@@ -199,6 +203,39 @@ class Execution:
         except Exception as err:  # the user's own Python code failed
             raise self.program.runtime_error(err) from err
         return raw
+
+
+def _awaits_made_calls(source: str) -> Any:
+    """``source``, or its tree with each ``await`` outside an ``async def`` turned into a call that runs the
+    awaitable to its end: an LMQL query is an async function, so its Python may ``await`` (a tool, an input)."""
+    if "await" not in source:
+        return source
+    tree = pyast.parse(source, FILENAME)
+
+    class Rewrite(pyast.NodeTransformer):
+        def visit_AsyncFunctionDef(self, node: pyast.AsyncFunctionDef) -> pyast.AST:
+            return node  # its awaits are its own
+
+        def visit_Await(self, node: pyast.Await) -> pyast.AST:
+            call = pyast.Call(pyast.Name("__lm_await", pyast.Load()), [self.visit(node.value)], [])
+            return pyast.copy_location(call, node)
+
+    return pyast.fix_missing_locations(Rewrite().visit(tree))
+
+
+def _await(awaitable: Any) -> Any:
+    if not inspect.isawaitable(awaitable):
+        raise TypeError(f"object {type(awaitable).__name__} can't be used in 'await' expression")
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_result(awaitable))
+    raise TypeError("a query runs synchronously, so it cannot await while an event loop runs in this thread: "
+                    "run the query from a worker thread (asyncio.to_thread)")
+
+
+async def _result(awaitable: Any) -> Any:
+    return await awaitable
 
 
 def _takes_value(event: Event) -> bool:

@@ -78,3 +78,18 @@ def test_fork_at_a_text_event_stands_at_the_same_event() -> None:
     assert run.next_event() == TextEvent("b")
     branch = run.fork()
     assert branch.next_event() == TextEvent("b") and branch.position == run.position
+
+
+def test_a_query_may_await_like_the_async_function_an_lmql_query_is() -> None:
+    source = '''
+import asyncio
+async def lookup(term):
+    await asyncio.sleep(0)
+    return term.upper()
+"Term:[T]"
+found = await lookup(T)
+"Found: {await lookup(found + '!')}"
+return found
+'''
+    texts, holes, value = events(source, ["cat"])
+    assert value == "CAT" and "".join(texts) == "Term:Found: CAT!"
