@@ -232,6 +232,12 @@ class HoleCursor:
                 raise ConstraintError(request.span, f"the value of {request.var} was still incomplete after "
                                                     f"{request.limit} tokens ({bytes(value).decode('utf-8', 'replace')!r}): "
                                                     "raise max_tokens or loosen its constraints")
+            whole = _whole_characters(value)
+            if whole < len(value):  # the limit cut a character in two: the value ends before it
+                del value[whole:]
+                _settle(seq, self.start, outcome, bytes(value), pending=[token])
+                self._finish(0)
+                return None
             self._finish(0)
         return token
 
@@ -306,6 +312,18 @@ def _stop_cut(value: bytearray, stops: tuple[tuple[str, bool], ...], searched_fr
             if best is None or candidate < best:
                 best = candidate
     return None if best is None else best[1]
+
+
+def _whole_characters(value: bytes | bytearray) -> int:
+    """How many leading bytes of ``value`` are whole UTF-8 characters: all but an unfinished last one."""
+    for back in range(1, min(4, len(value)) + 1):
+        byte = value[-back]
+        if byte < 0x80:
+            return len(value)
+        if byte >= 0xC0:  # the lead byte of the last character: is the character all there?
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return len(value) if back >= need else len(value) - back
+    return len(value)
 
 
 def _settle(seq: Any, start: int, outcome: HoleOutcome, kept: bytes, *, pending: list[int] | None = None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import lmlang
+
 from lmlang.decoding.hole import HoleCursor, HoleRequest, decode_hole
 from lmlang.decoding.sampler import Sampler
 
@@ -165,3 +167,12 @@ def test_greedy_takes_the_top_token_unmasked_only_where_the_mask_would_pick_it_t
         expected, expected_logprob = cursor.scores().pick(Sampler())
         assert token == expected and logprob == pytest.approx(expected_logprob, abs=1e-5)
     assert shortcuts >= 1  # both ways are exercised
+
+
+@pytest.mark.parametrize("limit", [2, 3, 4])
+def test_a_token_limit_never_leaves_half_a_character(limit: int, smollm2) -> None:
+    # SmolLM2 writes each of these Chinese characters as two byte-level tokens: an odd limit cuts one in two.
+    result = lmlang.run(f'"用中文回答：你好吗？\\n回答：[X]" where len(TOKENS(X)) < {limit}', model="smollm2")
+    value = result.variables["X"]
+    assert "\ufffd" not in value and result.prompt.endswith("回答：" + value)
+    assert result.scores["X"].tokens <= limit - 1
