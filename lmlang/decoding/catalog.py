@@ -16,6 +16,7 @@ NO_EFFECT = {
     "chunk_timeout": "lmlang makes no API requests to time out",
     "verbose": "set LMLANG_DEBUG=1 to see llama.cpp's own log",
     "n_ctx": "a model's context size is set when it loads (4096 tokens)",
+    "step_budget": "lmlang bounds the work by max_tokens (per hole) and max_len",
 }
 # Arguments every decoder accepts: bounds on the work, the seed, reuse of cached prompts (`cache`, LMQL's name).
 COMMON_ARGS = ("max_len", "max_tokens", "seed", "cache", *NO_EFFECT)
@@ -36,7 +37,7 @@ class DecoderSpec:
 DECODERS: dict[str, DecoderSpec] = {
     d.name: d
     for d in (
-        DecoderSpec("argmax", (), "Greedy decoding: at each step the most likely allowed token."),
+        DecoderSpec("argmax", ("n",), "Greedy decoding: at each step the most likely allowed token (one result: n=1)."),
         DecoderSpec("sample", ("n", "temperature", "top_k", "top_p"), "Sampling with a temperature; n > 1 returns n results."),
         DecoderSpec("beam", ("n",), "Beam search over the whole program; n results ranked by total log-probability."),
         DecoderSpec("beam_sample", ("n", "temperature"), "Beam search that samples the continuations of each beam."),

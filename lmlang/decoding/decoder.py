@@ -92,6 +92,8 @@ class DecoderSettings:
             value = getattr(settings, key)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UsageError(span, f"the decoder argument {key} must be a positive whole number, not {value!r}")
+        if name == "argmax" and settings.n != 1:
+            raise UsageError(span, f"argmax gives one result, not n={settings.n}: use sample(n=...) or beam(n=...)")
         return settings
 
     @property
