@@ -189,6 +189,8 @@ def _check_decoder(decoder: DecoderClause) -> Iterator[CheckError]:
         return
     accepted = decoder_args(decoder.name)
     for argument in decoder.args:
+        if decoder.name == "argmax" and argument.name == "n" and argument.value.source.strip() != "1":
+            yield CheckError(argument.span, "argmax gives one result: use sample(n=...) or beam(n=...) for several")
         if argument.name not in accepted:
             own = DECODERS[decoder.name].args
             takes = f"it takes {', '.join(own)} and" if own else "it takes only"

@@ -83,8 +83,10 @@ def test_unknown_decoder_and_unknown_decoder_argument() -> None:
     message, under, _, _ = only_problem('sample(temp=0.8)\n"[A]"\n')
     assert message.startswith("sample does not take 'temp': it takes n, temperature, top_k, top_p and the common options")
     assert under == "temp=0.8"
-    message, _, _, _ = only_problem('argmax(n=2) "[A]"')
-    assert message.startswith("argmax does not take 'n': it takes only the common options max_len")
+    message, under, _, _ = only_problem('argmax(n=2) "[A]"')
+    assert message == "argmax gives one result: use sample(n=...) or beam(n=...) for several" and under == "n=2"
+    message, _, _, _ = only_problem('argmax(k=2) "[A]"')
+    assert message.startswith("argmax does not take 'k': it takes n and the common options max_len")
 
 
 def test_query_function_decoder_option() -> None:
