@@ -73,7 +73,8 @@ class DecoderSettings:
         if chosen not in DECODERS:
             raise UsageError(span, f"unknown decoder '{chosen}': use one of {', '.join(DECODERS)}")
         if chosen != name:  # another decoder replaces the clause's: its arguments go with it, bounds stay
-            args = {k: v for k, v in args.items() if k in decoder_args(chosen)}
+            # argmax takes n only to accept LMQL's argmax(n=1): another decoder's count does not carry over to it
+            args = {k: v for k, v in args.items() if k in decoder_args(chosen) and (k, chosen) != ("n", "argmax")}
             name = chosen
         args.update({k: v for k, v in overrides.items() if k != "decoder" and v is not None})
         unknown = set(args) - decoder_args(name)
