@@ -227,8 +227,8 @@ def _call_options(options: Mapping[str, Any], kwargs: dict[str, Any], parameters
     given = {k: kwargs.pop(k) for k in list(kwargs) if k in known and k not in parameters}
     chosen = dict(options)
     if given.get("decoder") in DECODERS and given["decoder"] != options.get("decoder"):
-        chosen = {k: v for k, v in options.items()
-                  if k in ("model", "reuse_prompts") or k in decoder_args(given["decoder"])}
+        chosen = {k: v for k, v in options.items() if k in ("model", "reuse_prompts")
+                  or (k in decoder_args(given["decoder"]) and (k, given["decoder"]) != ("n", "argmax"))}
     chosen.update(given)
     return chosen
 
