@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from lmlang.check import check
-from lmlang.decoding.catalog import DECODERS, decoder_args
+from lmlang.decoding.catalog import DECODERS, carried_over, decoder_args
 from lmlang.decoding.decoder import Decoder, DecoderSettings, TextSink
 from lmlang.errors import InputError, ModelError, UsageError
 from lmlang.interpret.execution import NESTED_ENTRY, CompiledProgram
@@ -227,8 +227,8 @@ def _call_options(options: Mapping[str, Any], kwargs: dict[str, Any], parameters
     given = {k: kwargs.pop(k) for k in list(kwargs) if k in known and k not in parameters}
     chosen = dict(options)
     if given.get("decoder") in DECODERS and given["decoder"] != options.get("decoder"):
-        chosen = {k: v for k, v in options.items() if k in ("model", "reuse_prompts")
-                  or (k in decoder_args(given["decoder"]) and (k, given["decoder"]) != ("n", "argmax"))}
+        kept = {k: v for k, v in options.items() if k in ("model", "reuse_prompts")}
+        chosen = {**kept, **carried_over(options, given["decoder"])}
     chosen.update(given)
     return chosen
 

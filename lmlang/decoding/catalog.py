@@ -6,6 +6,7 @@ One table serves the grammar checks, the runtime and the editor.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 # LMQL's decoder options that mean nothing for a local model, and why: accepted, so that LMQL queries run
 # unchanged, and each one given is reported with a warning.
@@ -49,3 +50,9 @@ DECODERS: dict[str, DecoderSpec] = {
 def decoder_args(name: str) -> frozenset[str]:
     """Every keyword argument the decoder ``name`` accepts."""
     return frozenset(DECODERS[name].args + COMMON_ARGS)
+
+
+def carried_over(args: Mapping[str, Any], decoder: str) -> dict[str, Any]:
+    """The arguments that stay when ``decoder`` replaces another: those it takes. Not a count for argmax, which
+    takes n only so that LMQL's ``argmax(n=1)`` reads."""
+    return {k: v for k, v in args.items() if k in decoder_args(decoder) and (k, decoder) != ("n", "argmax")}

@@ -20,7 +20,7 @@ import numpy as np
 
 from lmlang import constraints, multimodel
 from lmlang.decoding import decorator
-from lmlang.decoding.catalog import DECODERS, NO_EFFECT, decoder_args
+from lmlang.decoding.catalog import DECODERS, NO_EFFECT, carried_over, decoder_args
 from lmlang.decoding.decorator import Decorators
 from lmlang.decoding.hole import HoleCursor, HoleOutcome, HoleRequest, generate
 from lmlang.decoding.sampler import Sampler
@@ -73,8 +73,7 @@ class DecoderSettings:
         if chosen not in DECODERS:
             raise UsageError(span, f"unknown decoder '{chosen}': use one of {', '.join(DECODERS)}")
         if chosen != name:  # another decoder replaces the clause's: its arguments go with it, bounds stay
-            # argmax takes n only to accept LMQL's argmax(n=1): another decoder's count does not carry over to it
-            args = {k: v for k, v in args.items() if k in decoder_args(chosen) and (k, chosen) != ("n", "argmax")}
+            args = carried_over(args, chosen)
             name = chosen
         args.update({k: v for k, v in overrides.items() if k != "decoder" and v is not None})
         unknown = set(args) - decoder_args(name)
