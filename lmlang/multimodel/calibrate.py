@@ -200,8 +200,13 @@ def observe(query: Any, source: str, plan: Plan, items: list[Item], cache: Path 
     return observations
 
 
+# Bumped when a run of the same query can give another answer than before (stop 9: every run starts from an empty
+# KV cache), so that cached observations of older runs are not mixed with new ones.
+_RUNS = 2
+
+
 def _cache_file(cache: Path, source: str, model: str) -> Path:
-    digest = hashlib.sha256(f"{model}\0{source}".encode()).hexdigest()[:20]
+    digest = hashlib.sha256(f"{model}\0{source}\0{_RUNS}".encode()).hexdigest()[:20]
     return cache / f"{model}-{digest}.json"
 
 
