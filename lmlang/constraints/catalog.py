@@ -27,7 +27,8 @@ CONSTRAINT_FUNCTIONS: dict[str, Signature] = {
         Signature("STOPS_AT", 2, 2, 'STOPS_AT(V, ".")', "V ends at the first occurrence of the phrase (or of any phrase of a list), which is kept: with other conditions, V including the phrase must satisfy them (use STOPS_BEFORE when they cannot)."),
         Signature("STOPS_BEFORE", 2, 2, 'STOPS_BEFORE(V, "\\n")', "V ends just before the first occurrence of the phrase (or any phrase of a list), which is dropped; the model may write the phrase wherever V would then be complete, as after a whole number with INT(V)."),
         Signature("STARTS_WITH", 2, 2, 'STARTS_WITH(V, "prefix")', "V begins with the given text."),
-        Signature("TOKENS", 1, 1, "len(TOKENS(V)) < n", "The model tokens of V, for bounding its length in tokens."),
+        Signature("TOKENS", 1, 1, "len(TOKENS(V)) < n", "The model tokens of V, for bounding its length in tokens "
+                  "(a lower bound holds back the end of the value and its stop phrases)."),
         Signature("WORDS", 1, 1, "len(WORDS(V)) < n", "The whitespace-separated words of V (V.split()), for bounding its length in words."),
         Signature("JSON", 1, 2, "JSON(V[, schema])", "V is a JSON value, its containers nested at most 3 deep; with a schema (a dict, or its JSON text), a value valid under it: type, enum, const, properties and required (the listed properties, in order), items, minItems, maxItems, minimum, maximum and their exclusive forms (one bound for numbers). Its value is the parsed JSON."),
         Signature("len", 1, 1, "len(V) < n", "The length of V in characters (or of TOKENS(V) / WORDS(V))."),

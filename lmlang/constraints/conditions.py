@@ -36,7 +36,7 @@ class Condition:
     node: pyast.expr
     language: Automaton | None = None
     chars: tuple[int, int | None] | None = None  # (at least, at most) characters
-    max_tokens: int | None = None
+    tokens: tuple[int, int | None] | None = None  # (at least, at most) tokens
     stops: tuple[tuple[str, bool], ...] = ()
     predicate: bool = False  # checked by evaluating the Python expression on the final value
 
@@ -56,9 +56,9 @@ class Translator:
         stops = self._stops(node)
         if stops is not None:
             return Condition(source, span, node, stops=stops)
-        tokens = self._token_bound(node)
+        tokens = self._length_bound(node, "TOKENS")
         if tokens is not None:
-            return Condition(source, span, node, max_tokens=tokens)
+            return Condition(source, span, node, tokens=tokens)
         chars = self._char_bound(node)
         if chars is not None:
             return Condition(source, span, node, chars=chars)
@@ -77,17 +77,6 @@ class Translator:
         assert isinstance(node, pyast.Call)
         phrases = self._strings(node.args[1], f"{name}'s phrase")
         return tuple((p, name == "STOPS_AT") for p in phrases)
-
-    def _token_bound(self, node: pyast.expr) -> int | None:
-        bound = self._length_bound(node, "TOKENS")
-        if bound is None:
-            return None
-        low, high = bound
-        if low > 0 or high is None:
-            raise NotEnforcedError(
-                self.expr.span_of(node), "only an upper bound on len(TOKENS(...)) can be enforced, such as len(TOKENS(X)) < 20"
-            )
-        return high
 
     def _char_bound(self, node: pyast.expr) -> tuple[int, int | None] | None:
         return self._length_bound(node, None)

@@ -25,6 +25,7 @@ class HolePlan:
     var: str
     stops: tuple[tuple[str, bool], ...]  # (phrase, keep): STOPS_AT keeps the phrase, STOPS_BEFORE drops it
     max_tokens: int | None
+    min_tokens: int  # the value may not end (end of text, a stop phrase) before this many tokens
     value_type: str  # "int", "float" or "str": what finish() returns
     conditions: tuple[Condition, ...] = field(repr=False)
     automaton: Automaton | None = field(repr=False)
@@ -100,7 +101,8 @@ def plan_hole(
     return HolePlan(
         var=var,
         stops=tuple(s for c in conditions for s in c.stops),
-        max_tokens=min((c.max_tokens for c in conditions if c.max_tokens is not None), default=None),
+        max_tokens=min((c.tokens[1] for c in conditions if c.tokens and c.tokens[1] is not None), default=None),
+        min_tokens=max((c.tokens[0] for c in conditions if c.tokens), default=0),
         value_type=value_type,
         conditions=tuple(conditions),
         automaton=automaton,

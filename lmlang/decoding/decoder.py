@@ -297,7 +297,10 @@ class Decoder:
                                              f"tokens; raise max_len or n_ctx")
         # The vocabulary's layout costs a fifth of a second on a large vocabulary: built only for a mask.
         matcher = plan.matcher(self.vocabulary) if plan.automaton is not None else None
-        request = HoleRequest(hole.name, hole.span, plan.stops, limit, matcher)
+        if plan.min_tokens > limit:
+            raise ConstraintError(hole.span, f"{hole.name} needs at least {plan.min_tokens} tokens, but at most "
+                                             f"{limit} can be generated here: raise max_tokens or lower the bound")
+        request = HoleRequest(hole.name, hole.span, plan.stops, limit, matcher, plan.min_tokens)
         sink = None if on_text is None else (lambda piece: on_text(piece.decode("utf-8", "replace"), True))
         decorators = _decorators(event)
         if decorators.streams:

@@ -80,6 +80,7 @@ class HoleRequest:
     stops: tuple[tuple[str, bool], ...]
     limit: int
     matcher: Matcher | None
+    min_tokens: int = 0  # before this many tokens, neither an end of text nor a stop phrase ends the value
 
 
 class HoleCursor:
@@ -115,6 +116,11 @@ class HoleCursor:
     @property
     def logprob(self) -> float:
         return self.outcome.logprob
+
+    @property
+    def _too_short(self) -> bool:
+        """Whether the value may not end yet: it has fewer than ``min_tokens`` tokens."""
+        return self.outcome.sampled < self.request.min_tokens
 
     def take_forced(self) -> bool:
         """When the constraint leaves one way to go on, write it into the cache and finish; whether it did."""
@@ -155,7 +161,7 @@ class HoleCursor:
         """The mass (relative to the peak's) the constraint forbids where the value is complete: what ending it
         gets. Reads exp(raw - peak) from the buffer, so it comes before the mask is written there."""
         matcher = self.request.matcher
-        if matcher is None or not matcher.accepts(self.state):
+        if matcher is None or not matcher.accepts(self.state) or self._too_short:
             return 0.0
         total = math.exp(log_total - peak)
         return total - matcher.allowed_mass(self.state, self._buffer, total)
@@ -169,6 +175,8 @@ class HoleCursor:
             ids, logits = matcher.choices(self.state, raw, self._buffer)
             if leaving > 0:
                 ids, logits = _end_where_leaving(raw, ids, logits, peak, leaving, self.seq.model.eog_tokens)
+        if self._too_short:
+            ids, logits = _without(self.seq.model.eog_tokens, ids, logits, raw)
         if self.outcome.margin is None:
             self.outcome.margin = top_two_margin(logits)
         return Candidates(logits, ids, log_total)
@@ -182,7 +190,7 @@ class HoleCursor:
         top = int(raw.argmax())
         matcher = self.request.matcher
         assert matcher is not None
-        if matcher.advance(self.state, top) < 0:
+        if matcher.advance(self.state, top) < 0 or (self._too_short and top in self.seq.model.eog_tokens):
             return None, None
         logprob = float(raw[top]) - log_total
         if not matcher.accepts(self.state) or logprob > _HALF:
@@ -212,9 +220,10 @@ class HoleCursor:
         if request.matcher is not None:
             self.state = request.matcher.advance(self.state, token)
         piece = seq.model.token_bytes[token]
-        searched_from = max(0, len(value) - self._overlap)
+        before = len(value)
         value += piece
-        cut = _stop_cut(value, request.stops, searched_from) if request.stops else None
+        stops = request.stops if outcome.sampled >= request.min_tokens else ()
+        cut = _stop_cut(value, stops, max(0, before - self._overlap), before) if stops else None
         if cut is not None:
             if self.on_piece is not None:
                 self.on_piece(piece[: max(0, cut - (len(value) - len(piece)))])
@@ -247,7 +256,8 @@ class HoleCursor:
         if token in model.eog_tokens:
             return bytes(self.value), True
         value = self.value + model.token_bytes[token]
-        cut = _stop_cut(value, self.request.stops, max(0, len(self.value) - self._overlap)) if self.request.stops else None
+        stops = self.request.stops if self.outcome.sampled + 1 >= self.request.min_tokens else ()
+        cut = _stop_cut(value, stops, max(0, len(self.value) - self._overlap), len(self.value)) if stops else None
         if cut is not None:
             return bytes(value[:cut]), True
         return bytes(value), self.outcome.sampled + 1 >= self.request.limit
@@ -300,13 +310,29 @@ def _end_where_leaving(raw: np.ndarray, ids: np.ndarray | None, logits: np.ndarr
     return ids, logits
 
 
-def _stop_cut(value: bytearray, stops: tuple[tuple[str, bool], ...], searched_from: int) -> int | None:
-    """Where the value ends if a stop phrase now appears in it, else None. The phrase whose occurrence is
-    complete first wins (ties: the shorter value), as the constraint's mask reads it."""
+def _without(tokens: frozenset[int], ids: np.ndarray | None, logits: np.ndarray,
+             raw: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """The choices without ``tokens`` (the ends of text, while the value is too short to end)."""
+    if ids is not None:
+        keep = ~np.isin(ids, list(tokens))
+        return ids[keep], logits[keep]
+    if logits is raw:  # the backend's read-only row: copied once, in the few steps this applies
+        logits = raw.copy()
+    logits[list(tokens)] = -np.inf
+    return None, logits
+
+
+def _stop_cut(value: bytearray, stops: tuple[tuple[str, bool], ...], searched_from: int,
+              ends_after: int) -> int | None:
+    """Where the value ends if a stop phrase now appears in it, ending after byte ``ends_after`` (where the new
+    piece starts: an occurrence ending before was seen already, or came before a minimum length), else None. The
+    phrase whose occurrence is complete first wins (ties: the shorter value), as the constraint's mask reads it."""
     best: tuple[int, int] | None = None  # (where the phrase's occurrence ends, where the value ends)
     for phrase, keep in stops:
         encoded = phrase.encode()
         at = value.find(encoded, searched_from)
+        while 0 <= at and at + len(encoded) <= ends_after:
+            at = value.find(encoded, at + 1)
         if at >= 0:
             candidate = (at + len(encoded), at + len(encoded) if keep else at)
             if best is None or candidate < best:

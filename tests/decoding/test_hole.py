@@ -95,8 +95,10 @@ def test_the_phrase_complete_first_cuts_the_value() -> None:
     from lmlang.decoding.hole import _stop_cut
 
     stops = (("b", True), ("abc", False))
-    assert _stop_cut(bytearray(b"xabc"), stops, 0) == 3  # "b" is complete before "abc": the value is "xab"
-    assert _stop_cut(bytearray(b"xac"), stops, 0) is None
+    assert _stop_cut(bytearray(b"xabc"), stops, 0, 0) == 3  # "b" is complete before "abc": the value is "xab"
+    assert _stop_cut(bytearray(b"xac"), stops, 0, 0) is None
+    # An occurrence that ended before the new piece (held back by a token minimum) does not cut the value.
+    assert _stop_cut(bytearray(b"b..b"), (("b", True),), 0, 2) == 4
 
 
 
@@ -176,3 +178,24 @@ def test_a_token_limit_never_leaves_half_a_character(limit: int, smollm2) -> Non
     value = result.variables["X"]
     assert "\ufffd" not in value and result.prompt.endswith("回答：" + value)
     assert result.scores["X"].tokens <= limit - 1
+
+
+@pytest.mark.parametrize("model", ["smollm2", "gemma3-270m"])
+def test_a_token_minimum_holds_back_the_end_and_early_stop_phrases(model: str) -> None:
+    # The first sentence is shorter than 15 tokens: its period does not end the value, the first period after does.
+    result = lmlang.run('"Q: Describe the sea in one sentence.\\nA:[X]" where len(TOKENS(X)) >= 15 and STOPS_AT(X, ".")'
+                        ' and len(TOKENS(X)) < 60', model=model)
+    value, tokens = result.variables["X"], result.scores["X"].tokens
+    assert tokens >= 15 and value.endswith(".")
+    # Any earlier period came before the 15th token: the value ends at the first period after it.
+    model_tokens = smollm2_or_gemma(model).tokenize(value)
+    head = smollm2_or_gemma(model).detokenize(model_tokens[:14]).decode("utf-8", "replace")
+    assert "." not in value[len(head):-1]
+    ended = lmlang.run('"Q: Say hi.\\nA:[X]" where len(TOKENS(X)) > 5 and len(TOKENS(X)) < 9', model=model)
+    assert 6 <= ended.scores["X"].tokens <= 8
+
+
+def smollm2_or_gemma(name: str):
+    from lmlang.models.llama import load
+
+    return load(name)
