@@ -77,6 +77,8 @@ CASES = [
     Case("INT stops before newline", '"Q: How many legs has a cat?\\nA:[X]" where INT(X) and STOPS_BEFORE(X, "\\n")', is_int),
     Case("REGEX stops at full stop", '"A sentence:[X]" where REGEX(X, r"[A-Za-z ,]+\\.?") and STOPS_AT(X, ".")',
          lambda v: full(r"[A-Za-z ,]+\.?")(v) and stops_at(["."])(v), max_tokens=16),
+    # At least 7 tokens: at least 7 bytes (every token writes one or more), whatever tokenization gives them.
+    Case("token minimum", '"Say hi:[X]" where len(TOKENS(X)) > 6', lambda v: len(v.encode()) >= 7),
     Case("not in set, stops before newline",
          '"Yes or no?[X]" where not X in [" yes", " no"] and 0 < len(X) < 8 and STOPS_BEFORE(X, "\\n")',
          lambda v: v not in [" yes", " no"] and 0 < len(v) < 8 and stops_before(["\n"])(v)),
