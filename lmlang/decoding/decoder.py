@@ -159,7 +159,7 @@ def _decorators(event: HoleEvent | NestedEvent) -> Decorators:
 
 
 def _state(run: Run) -> decorator.ProgramState:
-    return decorator.ProgramState(run.prompt.text, run.variables)
+    return decorator.ProgramState(lambda: run.prompt.text, run.variables)
 
 
 def _streaming(decorators: Decorators, run: Run, sink: Callable[[bytes], None] | None) -> Callable[[bytes], None]:

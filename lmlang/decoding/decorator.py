@@ -34,9 +34,13 @@ def pre(fn: Callable[..., Any]) -> Callable[..., Any]:
 class ProgramState:
     """What a decorator is told of the run: the prompt so far and the variables with values."""
 
-    def __init__(self, prompt: str, variables: dict[str, Any]) -> None:
-        self.prompt = prompt
+    def __init__(self, prompt: Callable[[], str], variables: dict[str, Any]) -> None:
+        self._prompt = prompt  # joined only if a decorator reads it
         self.variables = variables
+
+    @property
+    def prompt(self) -> str:
+        return self._prompt()
 
     def get_var(self, name: str) -> Any:
         return self.variables.get(name)
