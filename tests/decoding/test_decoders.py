@@ -77,7 +77,7 @@ def test_docs_decorator_takes_the_decoder_at_call_time(smollm2) -> None:
         '''lmql
         """A list good dad joke. A indicates the punchline:
         Q:[JOKE]
-        A:[PUNCHLINE]""" where STOPS_AT(JOKE, "?") and  STOPS_AT(PUNCHLINE, "\\n")
+        A:[PUNCHLINE]""" where STOPS_AT(JOKE, "?") and  STOPS_AT(PUNCHLINE, "\n")
         '''
 
     assert isinstance(tell_a_joke.run(seed=3), lmlang.Result)  # the decorator's sample, n=1
