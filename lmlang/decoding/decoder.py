@@ -353,15 +353,19 @@ class Decoder:
         probs /= probs.sum()
         best = int(np.argmax(probs))
         top = np.sort(probs)[::-1]
-        seq.append(branches[best])
-        run.prompt.add_generated(texts[best])
+        value, shown = _decorators(event).finish(candidates[best], texts[best], _state(run))
+        if shown == texts[best]:
+            seq.append(branches[best])
+            run.prompt.add_generated(shown)
+        else:  # a decorator gave the prompt another text than the candidate's
+            run.prompt.add_text(shown)
         if on_text is not None:
-            on_text(texts[best], True)
+            on_text(shown, True)
         run.distributions[dist.var] = [(c, float(p)) for c, p in zip(candidates, probs)]
         margin = float(top[0] - (top[1] if len(top) > 1 else 0.0))
         outcome = HoleOutcome(texts[best], branches[best], [float(x) for x in logprobs[best]], margin)
-        self._record(run, dist.var, site.depth, candidates[best], outcome)
-        return candidates[best]
+        self._record(run, dist.var, site.depth, value, outcome)
+        return value
 
     def score_continuations(self, seq: Any, texts: list[str]) -> list[float]:
         """log P(text | what ``seq`` holds) for each text, all evaluated in one batch on forks of ``seq``."""

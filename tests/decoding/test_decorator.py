@@ -76,3 +76,13 @@ def test_a_failing_decorator_is_named_with_its_place() -> None:
         run('def broken(value):\n    return value.nope()\n"Hi:[@broken X]" where len(TOKENS(X)) < 3\n')
     assert "decorator broken raised AttributeError" in info.value.message
     assert info.value.span.text == "broken"
+
+
+def test_a_distribution_hole_is_decorated_too() -> None:
+    result = run('''
+def loud(value):
+    return value.strip().upper()
+"Is the sky blue? Answer:[@loud A]" distribution A in [" yes", " no"]
+''')
+    assert result.variables["A"] in ("YES", "NO")
+    assert result.prompt == "Is the sky blue? Answer:" + result.variables["A"]
