@@ -9,7 +9,9 @@ little, and it keeps every branch an ordinary Python frame.
 
 The generated code calls helpers bound in its namespace (``__lm_text``, ``__lm_role``, ``__lm_hole``,
 ``__lm_nested``, ``__lm_block``, ``__lm_str``) and ``__lm_query`` for nested query definitions;
-``interpret.execution`` provides them.
+``interpret.execution`` provides them, and ``__lm_await``, which each ``await`` of the query's own code becomes
+when the code is compiled (the generator is not a coroutine). A hole's decorators, ``[@fn X]``, are evaluated
+where the hole stands and handed over with it: the decoder runs them.
 """
 
 from __future__ import annotations
