@@ -76,8 +76,7 @@ class Sampler:
     def _nucleus(self, logits: np.ndarray, peak: float) -> tuple[np.ndarray, np.ndarray]:
         """The positions top-k then top-p keep and their tempered weights (float64). As usual, top-p counts the
         mass of what top-k kept."""
-        positions, total = self._shortlist(logits, peak)
-        weights = np.exp((logits[positions].astype(np.float64) - peak) / self.temperature)
+        positions, weights, total = self._shortlist(logits, peak)
         if self.top_k and len(positions) > self.top_k:
             keep = _heaviest(weights, self.top_k)
             positions, weights = positions[keep], weights[keep]
@@ -88,27 +87,32 @@ class Sampler:
             positions, weights = positions[keep], weights[keep]
         return positions, weights
 
-    def _shortlist(self, logits: np.ndarray, peak: float) -> tuple[np.ndarray, float]:
-        """Positions holding every token top-k and top-p could keep, and the tempered mass of the whole row.
+    def _shortlist(self, logits: np.ndarray, peak: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """Positions holding every token top-k and top-p could keep, their tempered weights (float64), and the
+        tempered mass of the whole row (not needed, and 0, with top-k).
 
         A window of the tokens within some spread of the peak holds them once it has top_k tokens (top-p then
         works inside those) or, without top-k, once its mass reaches top_p of the row's: the nucleus is the
         likeliest prefix reaching that mass, and the window is a prefix at least that heavy."""
+        def weighed(positions: np.ndarray) -> np.ndarray:
+            return np.exp((logits[positions].astype(np.float64) - peak) / self.temperature)
+
         if len(logits) <= _WIDE:
             positions = np.flatnonzero(np.isfinite(logits))
-            total = float(np.exp((logits[positions].astype(np.float64) - peak) / self.temperature).sum())
-            return positions, total
+            weights = weighed(positions)
+            return positions, weights, float(weights.sum())
         total = 0.0 if self.top_k else float(self._weights(logits, peak).sum(dtype=np.float64))
         for spread in _SPREADS:
             positions = np.flatnonzero(logits >= peak - spread * self.temperature)
             if self.top_k:
                 if len(positions) >= self.top_k:
-                    return positions, total
+                    return positions, weighed(positions), total
                 continue
-            mass = float(np.exp((logits[positions].astype(np.float64) - peak) / self.temperature).sum())
-            if mass >= self.top_p * total:
-                return positions, total
-        return np.flatnonzero(np.isfinite(logits)), total
+            weights = weighed(positions)
+            if float(weights.sum()) >= self.top_p * total:
+                return positions, weights, total
+        positions = np.flatnonzero(np.isfinite(logits))
+        return positions, weighed(positions), total
 
 
 def _heaviest(weights: np.ndarray, count: int) -> np.ndarray:
