@@ -222,8 +222,7 @@ class HoleCursor:
         piece = seq.model.token_bytes[token]
         before = len(value)
         value += piece
-        stops = request.stops if outcome.sampled >= request.min_tokens else ()
-        cut = _stop_cut(value, stops, max(0, before - self._overlap), before) if stops else None
+        cut = self._stop_in(value, before, outcome.sampled)
         if cut is not None:
             if self.on_piece is not None:
                 self.on_piece(piece[: max(0, cut - (len(value) - len(piece)))])
@@ -256,11 +255,17 @@ class HoleCursor:
         if token in model.eog_tokens:
             return bytes(self.value), True
         value = self.value + model.token_bytes[token]
-        stops = self.request.stops if self.outcome.sampled + 1 >= self.request.min_tokens else ()
-        cut = _stop_cut(value, stops, max(0, len(self.value) - self._overlap), len(self.value)) if stops else None
+        cut = self._stop_in(value, len(self.value), self.outcome.sampled + 1)
         if cut is not None:
             return bytes(value[:cut]), True
         return bytes(value), self.outcome.sampled + 1 >= self.request.limit
+
+    def _stop_in(self, value: bytes | bytearray, before: int, tokens: int) -> int | None:
+        """Where a stop phrase ending after byte ``before`` (in the newest piece) cuts ``value``, a value of
+        ``tokens`` tokens; None when none does, or while the value is shorter than the token minimum."""
+        if not self.request.stops or tokens < self.request.min_tokens:
+            return None
+        return _stop_cut(value, self.request.stops, max(0, before - self._overlap), before)
 
     def _finish(self, tail: int) -> None:
         if self.on_piece is not None and tail:
@@ -322,7 +327,7 @@ def _without(tokens: frozenset[int], ids: np.ndarray | None, logits: np.ndarray,
     return None, logits
 
 
-def _stop_cut(value: bytearray, stops: tuple[tuple[str, bool], ...], searched_from: int,
+def _stop_cut(value: bytes | bytearray, stops: tuple[tuple[str, bool], ...], searched_from: int,
               ends_after: int) -> int | None:
     """Where the value ends if a stop phrase now appears in it, ending after byte ``ends_after`` (where the new
     piece starts: an occurrence ending before was seen already, or came before a minimum length), else None. The
