@@ -17,13 +17,8 @@ The two sides of each comparison run interleaved in every repeat; medians are re
 from __future__ import annotations
 
 import argparse
-import pathlib
 import statistics
-import sys
 import time
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 import numpy
 
@@ -32,7 +27,6 @@ from lmlang.decoding.hole import HoleRequest, decode_hole
 from lmlang.decoding.sampler import Sampler
 from lmlang.interpret.prompt import Prompt
 from lmlang.models import llama
-from lmlang.query import decoder_for
 
 SAMPLE = 'sample(temperature=0.8, max_tokens=32)\n    "Write a short story about a lighthouse keeper.\\n[STORY]"\n'
 PROMPT = "Review: The battery died after a day. Total waste of money.\nThe reviewer's mood, in a few words:"
@@ -63,7 +57,7 @@ def sampling(model: str, repeats: int) -> dict[str, float]:
 
 
 def scoring(model: str, repeats: int) -> dict[str, float]:
-    decoder = decoder_for(llama.load(model))
+    decoder = lmlang.default_session().decoder(llama.load(model))
     prompt = Prompt(decoder.model, decoder.pool)
     prompt.add_text(PROMPT)
     seq = prompt.flush()

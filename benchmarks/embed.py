@@ -11,15 +11,11 @@ adds after a 500-token text.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from lmlang.models import llama  # noqa: E402
+from lmlang.models import llama
 
 QUESTION = "How much salt do I put in the water when I boil pasta for four people?"
 LONG = " ".join(["The cat walked slowly along the old stone wall, looking for a warm place to sleep."] * 27)

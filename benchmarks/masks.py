@@ -28,15 +28,14 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from lmlang.constraints import plan, plan_hole  # noqa: E402
-from lmlang.decoding import hole  # noqa: E402
-from lmlang.masks import Vocabulary, automaton, matcher  # noqa: E402
-from lmlang.masks.utf8 import category_ranges  # noqa: E402
-from lmlang.models import llama  # noqa: E402
-from lmlang.source import Source  # noqa: E402
-from lmlang.syntax.ast import Expr  # noqa: E402
+from lmlang.caches import clear_process_caches
+from lmlang.constraints import plan_hole
+from lmlang.decoding import hole
+from lmlang.masks import Vocabulary, matcher
+from lmlang.masks.utf8 import category_ranges
+from lmlang.models import llama
+from lmlang.source import Source
+from lmlang.syntax.ast import Expr
 
 OPTIONS = [f"option number {i}" for i in range(200)]
 EMAIL = r"[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}"
@@ -66,9 +65,7 @@ def vocabulary(model: llama.Model) -> Vocabulary:
 
 
 def lmlang_case(model: llama.Model, vocab: Vocabulary, where: str, value: str, repeats: int) -> dict:
-    automaton._CACHE.clear()
-    matcher._MASKS.clear()
-    plan._MATCHERS.clear()
+    clear_process_caches()
     source = Source("bench.lmq", where)
     expr = Expr(source.span(0, len(where)), where)
     started = time.perf_counter()

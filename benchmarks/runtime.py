@@ -23,8 +23,7 @@ import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = pathlib.Path(__file__).resolve().parent.parent  # the repository: its examples, and the CLI's cwd
 
 import numpy
 
@@ -152,7 +151,6 @@ def whole_query(name: str, repeats: int, count: int) -> dict[str, float]:
 
     import lmlang
     from lmlang.models.llama import load
-    from lmlang.query import _decoders
 
     threads = os.cpu_count() or 1
     model = load(name, n_threads=threads)
@@ -161,7 +159,7 @@ def whole_query(name: str, repeats: int, count: int) -> dict[str, float]:
     ours, theirs, generated = [], [], 0
     try:
         for _ in range(repeats + 1):  # the first round warms both up
-            _decoders.clear()  # a fresh cache each round: the prompt must be evaluated, as for the reference
+            lmlang.default_session().close()  # a fresh cache each round: the prompt must be evaluated, as for the reference
             result = query.run(name, decoder_args={"max_tokens": count}, prompt=STORY)
             generated = result.stats.generated_tokens
             ours.append(result.stats.seconds)

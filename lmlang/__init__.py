@@ -15,6 +15,7 @@ from lmlang.errors import (CheckError, ConstraintError, InputError, LmlangError,
                            ModelError, NotEnforcedError, QueryRuntimeError, UsageError)
 from lmlang.query import Query, compile, compile_file, query, run, score, unload
 from lmlang.result import HoleScore, Result, Stats
+from lmlang.session import Session, default_session
 from lmlang.source import Source, Span
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "query",
     "score",
     "unload",
+    "Session",
+    "default_session",
     "Query",
     "Result",
     "Stats",

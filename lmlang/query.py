@@ -2,7 +2,8 @@
 
 ``compile(source) -> Query``, ``Query.run(model=None, **inputs)``, ``run(source, model=None, **inputs)``, the
 ``@query`` decorator over a Python function whose docstring is a query, and ``unload(model)`` to free a model's
-memory.
+memory. Runs go to a :class:`~lmlang.session.Session` (the process-wide one unless ``session=`` names another),
+which owns the loaded models and what is kept for them.
 """
 
 from __future__ import annotations
@@ -18,32 +19,19 @@ from typing import Any, Callable, Mapping, Sequence
 
 from lmlang.check import check
 from lmlang.decoding.catalog import DECODERS, carried_over, decoder_args
-from lmlang.decoding.decoder import Decoder, DecoderSettings, TextSink
+from lmlang.decoding.decoder import Decoder
+from lmlang.decoding.settings import DecoderSettings, TextSink
 from lmlang.errors import InputError, ModelError, UsageError
+from lmlang.interpret import execution
 from lmlang.interpret.execution import NESTED_ENTRY, CompiledProgram
-from lmlang.models import llama
 from lmlang.result import Result
+from lmlang.session import Session, default_session
 from lmlang.syntax import ast, parse
-
-_decoders: dict[int, Decoder] = {}
 
 
 def decoder_for(model: Any) -> Decoder:
-    """The process's decoder for ``model``: one per model, so cached prompts are shared across queries."""
-    if id(model) not in _decoders:
-        _decoders[id(model)] = Decoder(model)
-    return _decoders[id(model)]
-
-
-def _start(model: str | None, reuse_prompts: bool) -> Decoder:
-    """The decoder a top-level run uses. Unless ``reuse_prompts``, every loaded model's cache is emptied first,
-    so that the run's result does not depend on what ran before it (llama.cpp's logits depend slightly on the
-    cache's layout, enough to turn a near tie)."""
-    if not reuse_prompts:
-        for decoder in _decoders.values():
-            decoder.pool.clear()
-            decoder.model.clear_cache()  # skipped while a run that called this one holds sequences
-    return decoder_for(llama.load(model))
+    """The process-wide session's decoder for a loaded ``model``."""
+    return default_session().decoder(model)
 
 
 class Query:
@@ -77,30 +65,32 @@ class Query:
 
     def run(self, model: str | None = None, *, decoder: str | None = None,
             decoder_args: Mapping[str, Any] | None = None, on_text: TextSink | None = None,
-            reuse_prompts: bool = False, **inputs: Any) -> Result | list[Result]:
+            reuse_prompts: bool = False, session: Session | None = None, **inputs: Any) -> Result | list[Result]:
         """Run the query. ``model`` overrides the ``from`` clause; ``decoder``/``decoder_args`` override the
         decoder clause. A decoder asked for ``n > 1`` results returns a list.
 
         ``reuse_prompts``: start from the prompts earlier runs left in the model's cache instead of an empty
         cache. Faster when runs share a long prefix (few-shot examples), but the result may then differ from a
-        fresh run's where the model's top choices nearly tie."""
+        fresh run's where the model's top choices nearly tie. ``session``: where the models and caches are kept
+        (default: the process-wide one)."""
         overrides = dict(decoder_args or {})
         if decoder is not None:
             overrides["decoder"] = decoder
         settings = DecoderSettings.from_clause(self.program.decoder, overrides)
         program = self.program_for(inputs)
         reuse = reuse_prompts or bool(settings.cache)
-        results = _start(model or self.model_name, reuse).run(program, inputs, settings, on_text)
+        results = (session or default_session()).run(program, inputs, settings, model or self.model_name,
+                                                      on_text=on_text, reuse_prompts=reuse)
         return results if settings.results > 1 else results[0]
 
     def score(self, candidates: Sequence[str], model: str | None = None, *, reuse_prompts: bool = False,
-              **inputs: Any) -> list[float]:
+              session: Session | None = None, **inputs: Any) -> list[float]:
         """The log-probability of each candidate as the value of the query's last hole (the one a
         ``distribution`` clause scores), after running the query up to it; all candidates in one batch."""
         settings = DecoderSettings.from_clause(self.program.decoder, {})
         program = self.compiled(tuple(sorted(inputs)))
-        return _start(model or self.model_name, reuse_prompts).score_program(program, inputs, settings,
-                                                                            [str(c) for c in candidates])
+        return (session or default_session()).score_program(program, inputs, settings, [str(c) for c in candidates],
+                                                             model or self.model_name, reuse_prompts=reuse_prompts)
 
 
 def compile(source: str, name: str = "<query>", line_offset: int = 0) -> Query:  # noqa: A001 - the API's name
@@ -124,16 +114,16 @@ def run(source: str, model: str | None = None, **inputs: Any) -> Result | list[R
 
 
 def score(prompt: str, continuations: Sequence[str], model: str | None = None, *,
-          reuse_prompts: bool = False) -> list[float]:
+          reuse_prompts: bool = False, session: Session | None = None) -> list[float]:
     """log P(continuation | prompt) under ``model`` for each continuation, all evaluated in one batch."""
-    return _start(model, reuse_prompts).score_text(prompt, [str(c) for c in continuations])
+    return (session or default_session()).score_text(prompt, [str(c) for c in continuations], model,
+                                                      reuse_prompts=reuse_prompts)
 
 
 def unload(model: str | None = None) -> None:
     """Free the memory of a loaded model (an alias or a .gguf path; ``None``: every loaded model) and its cached
     prompts. A later query on it loads it again. Nothing happens for a model that is not loaded."""
-    for closed in llama.unload(model):
-        _decoders.pop(id(closed), None)
+    default_session().unload(model)
 
 
 def query(function: Callable[..., Any] | str | None = None, **options: Any) -> Any:
@@ -285,3 +275,6 @@ def _model_of(expr: ast.Expr) -> str:
     if isinstance(node, pyast.Constant) and isinstance(node.value, str):
         return node.value
     raise ModelError(expr.span, "the 'from' clause must name a model as a string, such as from \"smollm2\"")
+
+
+execution.FRONT_DOOR.update(query=query, run=run)

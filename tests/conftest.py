@@ -1,4 +1,7 @@
-"""Shared fixtures: each real model is loaded once per test session (``load`` caches it per process)."""
+"""Shared fixtures: each real model is loaded once per test session (``load`` caches it per process).
+
+A test that uses a real model's fixture is marked ``model`` (``pytest -m "not model"`` runs the logic tests alone,
+on the fake model of ``tests/fakemodel.py``)."""
 
 from __future__ import annotations
 
@@ -20,3 +23,12 @@ def gemma() -> Model:
 @pytest.fixture(scope="session", params=["smollm2", "gemma3-270m"])
 def model(request: pytest.FixtureRequest) -> Model:
     return load(request.param)
+
+
+MODEL_FIXTURES = {"smollm2", "gemma", "model"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)

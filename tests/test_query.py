@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 import lmlang
-from lmlang.query import _decoders
 from lmlang.errors import InputError, LmlangSyntaxError, UsageError
 from lmlang.models import llama
 
@@ -137,7 +136,7 @@ def test_unload_frees_a_model_and_the_next_query_loads_it_again(smollm2, tmp_pat
     seq = loaded.new_sequence()
     seq.append(loaded.tokenize("Hello"))
     lmlang.unload(str(path))
-    assert loaded.closed and id(loaded) not in _decoders
+    assert loaded.closed and all(d.model is not loaded for d in lmlang.default_session().decoders())
     with pytest.raises(UsageError, match="was unloaded"):
         seq.append([1])
     with pytest.raises(UsageError, match="was unloaded"):

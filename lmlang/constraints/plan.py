@@ -33,14 +33,15 @@ class HolePlan:
     scope: Mapping[str, object] = field(default_factory=dict, repr=False)
 
     def matcher(self, vocab: Vocabulary) -> TokenMatcher | None:
-        """The token matcher for this plan on ``vocab`` (None when nothing needs masking); cached."""
+        """The token matcher for this plan on ``vocab`` (None when nothing needs masking). Not kept here: the
+        decoder of ``vocab``'s model keeps its matchers, under :meth:`matcher_key`."""
         if self.automaton is None:
             return None
-        key = (self.automaton.key, self.max_chars, vocab.key, vocab.size)
-        found = _MATCHERS.get(key)
-        if found is None:
-            found = _MATCHERS[key] = TokenMatcher(self.automaton, vocab, self.max_chars)
-        return found
+        return TokenMatcher(self.automaton, vocab, self.max_chars)
+
+    def matcher_key(self, vocab: Vocabulary) -> tuple[str | None, int | None, str, int]:
+        """What the matcher of this plan on ``vocab`` depends on: plans with equal keys have equal matchers."""
+        return (self.automaton.key if self.automaton is not None else None, self.max_chars, vocab.key, vocab.size)
 
     def finish(self, text: str) -> object:
         """The value of the complete text (int, float or str), after checking every condition on it."""
@@ -67,9 +68,6 @@ class HolePlan:
 
     def _violation(self, text: str, cond: Condition) -> ConstraintError:
         return ConstraintError(cond.span, f"the value of {self.var}, {text!r}, does not satisfy {cond.source}")
-
-
-_MATCHERS: dict[tuple[str, int | None, str, int], TokenMatcher] = {}
 
 
 def plan_hole(

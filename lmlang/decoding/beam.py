@@ -14,10 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from lmlang.decoding.decoder import Decoder, DecoderSettings, OpenHole, Run
+from lmlang.decoding.decoder import Decoder
+from lmlang.decoding.run import OpenHole, Run
 from lmlang.decoding.sampler import Sampler
+from lmlang.decoding.settings import DecoderSettings
 from lmlang.interpret.execution import CompiledProgram, Finished
-from lmlang.interpret.prompt import Prompt
 
 
 @dataclass
@@ -37,7 +38,7 @@ def search(decoder: Decoder, program: CompiledProgram, inputs: Mapping[str, Any]
     run, for the caller to close."""
     width = settings.results
     sampler = settings.sampler(0)
-    start = Run(program.start(inputs), Prompt(decoder.model, decoder.pool))
+    start = decoder.start(program, inputs)
     runs.append(start)
     beams = [Beam(start)]
     _enter(decoder, beams[0], settings, sampler)

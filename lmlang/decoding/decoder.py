@@ -1,9 +1,9 @@
-"""Decoders over whole programs: they drive runs of a compiled program on a model and fill its holes.
+"""The decoder of one model: it drives runs of a compiled program and fills their holes.
 
 A run (:class:`Run`) pairs an ``Execution`` (the program's Python state) with a ``Prompt`` (its text and cache
-sequence). ``argmax`` (and ``sample`` with n=1) drives one run; ``sample(n=...)`` drives ``n`` runs in lockstep
-(:mod:`.lockstep`) and ``beam``, ``beam_sample`` and ``best_k`` search over runs (:mod:`.beam`): their runs share
-the evaluated prefix in the cache and advance one token each per llama_decode.
+sequence). The decoder advances a run to its next hole (:meth:`Decoder.next_hole`), generates it, and closes it;
+the strategies that combine these steps over one run or several (``argmax``, ``sample``, ``beam``...) are
+registered by name in :mod:`lmlang.decoding.strategies`.
 
 A ``distribution`` hole is scored instead of generated: every candidate's log-probability after the prompt, all
 candidates in one batched evaluation over the shared prefix.
@@ -11,145 +11,30 @@ candidates in one batched evaluation over the shared prefix.
 
 from __future__ import annotations
 
-import time
-import warnings
-from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from lmlang import constraints, multimodel
+from lmlang import constraints
+from lmlang.caches import BoundedCache
 from lmlang.decoding import decorator
-from lmlang.decoding.catalog import DECODERS, NO_EFFECT, carried_over, decoder_args
 from lmlang.decoding.decorator import Decorators
 from lmlang.decoding.hole import HoleCursor, HoleOutcome, HoleRequest, generate
+from lmlang.decoding.run import OpenHole, Run
+from lmlang.decoding.runner import BlockHandler
 from lmlang.decoding.sampler import Sampler
-from lmlang.errors import ConstraintError, LmlangWarning, QueryRuntimeError, UsageError
-from lmlang.interpret.execution import (BlockEvent, CompiledProgram, Execution, Finished, HoleEvent,
-                                        NestedEvent, RoleEvent, TextEvent)
+from lmlang.decoding.settings import DEFAULT_MAX_TOKENS, DecoderSettings, TextSink
+from lmlang.errors import ConstraintError, QueryRuntimeError, UsageError
+from lmlang.interpret.execution import (BlockEvent, CompiledProgram, Finished, HoleEvent, NestedEvent, RoleEvent,
+                                        TextEvent)
 from lmlang.interpret.prompt import Prompt
-from lmlang.masks import Vocabulary
+from lmlang.masks import TokenMatcher, Vocabulary
 from lmlang.models.kvcache import SequencePool
 from lmlang.result import HoleScore, Result, Stats
-from lmlang.source import Span
-from lmlang.syntax import ast
 
-DEFAULT_MAX_TOKENS = 256  # per hole, unless the decoder clause or a constraint says otherwise
-SEARCHES = ("beam", "beam_sample", "best_k")  # decoders that search over several runs of the program
+__all__ = ["DEFAULT_MAX_TOKENS", "Decoder", "DecoderSettings", "OpenHole", "Run", "TextSink", "last_hole"]
 
-# Called with each piece of text as it is produced, and whether the model wrote it.
-TextSink = Callable[[str, bool], None]
-
-
-@dataclass(frozen=True)
-class DecoderSettings:
-    """A decoder and its arguments, from the decoder clause, overridden by the caller."""
-
-    name: str = "argmax"
-    n: int = 1
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    seed: int | None = None
-    k: int | None = None  # best_k: how many results
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    max_len: int | None = None
-    cache: bool | str | None = None  # LMQL's name: True re-uses prompts earlier runs left in the cache
-    span: Span | None = field(default=None, compare=False)
-
-    @staticmethod
-    def from_clause(clause: ast.DecoderClause | None, overrides: Mapping[str, Any]) -> DecoderSettings:
-        args: dict[str, Any] = {}
-        span = None
-        name = "argmax"
-        if clause is not None:
-            name, span = clause.name, clause.span
-            for arg in clause.args:
-                key = arg.name or ("n" if not args else None)
-                if key is None:
-                    raise UsageError(arg.span, f"give the decoder's arguments by name, as in {clause.name}(n=2)")
-                args[key] = _literal(arg.value)
-        chosen = overrides.get("decoder") or name
-        if chosen not in DECODERS:
-            raise UsageError(span, f"unknown decoder '{chosen}': use one of {', '.join(DECODERS)}")
-        if chosen != name:  # another decoder replaces the clause's: its arguments go with it, bounds stay
-            args = carried_over(args, chosen)
-            name = chosen
-        args.update({k: v for k, v in overrides.items() if k != "decoder" and v is not None})
-        unknown = set(args) - decoder_args(name)
-        if unknown:
-            raise UsageError(span, f"the decoder {name} takes no argument {', '.join(sorted(unknown))}; "
-                                   f"it takes {', '.join(sorted(decoder_args(name)))}")
-        fields = ("n", "temperature", "top_k", "top_p", "seed", "k", "max_tokens", "max_len", "cache")
-        known = {k: args[k] for k in fields if k in args}
-        for key in sorted(set(args) & set(NO_EFFECT)):
-            warnings.warn(f"the decoder option {key} has no effect: {NO_EFFECT[key]}", LmlangWarning, stacklevel=2)
-        if isinstance(known.get("cache"), str):
-            warnings.warn(f"cache={known['cache']!r}: lmlang keeps no cache on disk; prompts are re-used within "
-                          "the process", LmlangWarning, stacklevel=2)
-        settings = DecoderSettings(name=name, span=span, **known)
-        for key in ("n", "k", "max_tokens"):
-            value = getattr(settings, key)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise UsageError(span, f"the decoder argument {key} must be a positive whole number, not {value!r}")
-        if name == "argmax" and settings.n != 1:
-            raise UsageError(span, f"argmax gives one result, not n={settings.n}: use sample(n=...) or beam(n=...)")
-        return settings
-
-    @property
-    def results(self) -> int:
-        """How many results the decoder returns."""
-        if self.name == "argmax":
-            return 1
-        return (self.k or self.n) if self.name == "best_k" else self.n
-
-    def sampler(self, seed_offset: int = 0) -> Sampler:
-        """The token chooser of one run (the ``seed_offset``-th); greedy for the decoders that do not sample."""
-        if self.name in ("argmax", "beam", "best_k"):
-            return Sampler(temperature=0.0)
-        seed = None if self.seed is None else self.seed + seed_offset
-        return Sampler(self.temperature, self.top_k, self.top_p, seed)
-
-
-def _literal(expr: ast.Expr) -> Any:
-    try:
-        return eval(compile(expr.python(), "<decoder argument>", "eval"), {"__builtins__": {}}, {})
-    except Exception:
-        raise UsageError(expr.span, "a decoder argument must be a constant, such as 3, 0.8 or \"text\"") from None
-
-
-class Run:
-    """One continuation of a program on a model: its Python state, prompt, variables and scores."""
-
-    def __init__(self, execution: Execution, prompt: Prompt) -> None:
-        self.execution = execution
-        self.prompt = prompt
-        self.variables: dict[str, Any] = {}
-        self.scores: dict[str, HoleScore] = {}
-        self.distributions: dict[str, list[tuple[Any, float]]] = {}
-        self.generated_tokens = 0
-        self.logprob = 0.0
-        self.nested: list[tuple[int, int, str | None, int]] = []  # the prompt where each open nested query began
-        self.trace: list[dict[str, Any]] = []  # the stages of its multi-model blocks (lmlang.multimodel)
-
-    def fork(self) -> Run:
-        """An independent copy at the same event (the cache sequence forked, sharing what is evaluated)."""
-        other = Run(self.execution.fork(), self.prompt.fork())
-        other.variables = dict(self.variables)
-        other.scores = dict(self.scores)
-        other.distributions = dict(self.distributions)
-        other.trace = list(self.trace)
-        other.generated_tokens, other.logprob, other.nested = self.generated_tokens, self.logprob, list(self.nested)
-        return other
-
-
-@dataclass
-class OpenHole:
-    """A run stopped at a hole whose value is being generated."""
-
-    event: HoleEvent
-    plan: Any  # constraints.HolePlan
-    cursor: HoleCursor
+MATCHERS_KEPT = 64  # token matchers per decoder: each holds per-state masks the size of the vocabulary
 
 
 def _decorators(event: HoleEvent | NestedEvent) -> Decorators:
@@ -176,11 +61,15 @@ def _streaming(decorators: Decorators, run: Run, sink: Callable[[bytes], None] |
 
 
 class Decoder:
-    """Runs compiled programs on one model."""
+    """Runs compiled programs on one model. It owns the model's pool of idle prompts and its token matchers;
+    ``blocks`` runs the program's multi-model blocks (a session supplies it)."""
 
-    def __init__(self, model: Any, pool: SequencePool | None = None) -> None:
+    def __init__(self, model: Any, pool: SequencePool | None = None, blocks: BlockHandler | None = None,
+                 matchers: int = MATCHERS_KEPT) -> None:
         self.model = model
         self.pool = pool or SequencePool(model)
+        self.blocks = blocks
+        self.matchers: BoundedCache[tuple[Any, ...], TokenMatcher] = BoundedCache("matchers", matchers)
         self._vocabulary: Vocabulary | None = None
 
     @property
@@ -190,40 +79,29 @@ class Decoder:
             self._vocabulary = Vocabulary(m.token_bytes, m.special_tokens, m.eog_tokens, str(m.path))
         return self._vocabulary
 
-    def run(self, program: CompiledProgram, inputs: Mapping[str, Any], settings: DecoderSettings,
-            on_text: TextSink | None = None) -> list[Result]:
-        """The results of the program under ``settings``: one, or ``settings.results`` ranked best first."""
-        from lmlang.decoding import beam, lockstep  # they build on this module
+    def prompt(self) -> Prompt:
+        """An empty prompt on this model's cache."""
+        return Prompt(self.model, self.pool)
 
-        started = time.perf_counter()
-        runs: list[Run] = []
-        try:
-            if settings.name in SEARCHES:
-                finished = beam.search(self, program, inputs, settings, runs)
-            elif settings.results > 1:
-                finished = lockstep.sample(self, program, inputs, settings, runs)
-            else:
-                runs.append(Run(program.start(inputs), Prompt(self.model, self.pool)))
-                finished = [(runs[0], self._drive(runs[0], settings, settings.sampler(0), on_text))]
-                on_text = None  # streamed already
-        finally:
-            for run in runs:
-                run.prompt.close()
-        elapsed = time.perf_counter() - started
-        results = [self._result(run, value, elapsed) for run, value in finished]
-        if on_text is not None and results:  # several runs advanced together: show the best one
-            on_text(results[0].prompt, False)
-        return results
+    def start(self, program: CompiledProgram, inputs: Mapping[str, Any]) -> Run:
+        """A new run of ``program`` on this model, at its beginning."""
+        return Run(program.start(inputs), self.prompt())
 
-    def _drive(self, run: Run, settings: DecoderSettings, sampler: Sampler, on_text: TextSink | None) -> Any:
+    def clear(self) -> None:
+        """Forget the idle prompts and token matchers."""
+        self.pool.clear()
+        self.matchers.clear()
+
+    def drive(self, run: Run, settings: DecoderSettings, sampler: Sampler,
+              on_text: TextSink | None = None) -> Any:
         """Run the program of ``run`` to its end, one hole after the other; its return value."""
         while True:
             hole = self.next_hole(run, settings, sampler, on_text)
             if isinstance(hole, Finished):
                 return hole.value
-            run.execution.resume(self._fill(run, hole, sampler))
+            run.execution.resume(self.fill(run, hole, sampler))
 
-    def _fill(self, run: Run, hole: OpenHole, sampler: Sampler) -> Any:
+    def fill(self, run: Run, hole: OpenHole, sampler: Sampler) -> Any:
         """Generate the open hole to its end and close it: its value."""
         return self.close_hole(run, hole, generate(hole.cursor, sampler))
 
@@ -247,12 +125,12 @@ class Decoder:
     def next_hole(self, run: Run, settings: DecoderSettings, sampler: Sampler,
                   on_text: TextSink | None = None) -> OpenHole | Finished:
         """Run the program of ``run`` to its next hole to generate, opened, or to its end."""
-        event = self._advance(run, settings, sampler, on_text)
+        event = self.advance(run, settings, sampler, on_text)
         if isinstance(event, Finished):
             return event
         return self.open_hole(run, event, settings, None if run.nested else on_text)
 
-    def _advance(self, run: Run, settings: DecoderSettings, sampler: Sampler, on_text: TextSink | None,
+    def advance(self, run: Run, settings: DecoderSettings, sampler: Sampler, on_text: TextSink | None,
                  stop_at: int | None = None) -> HoleEvent | Finished:
         """Run the program up to the next hole to generate (prompt text, roles, blocks and scored
         ``distribution`` holes on the way are handled here), the hole of site ``stop_at``, or its end."""
@@ -282,7 +160,10 @@ class Decoder:
             elif isinstance(event, NestedEvent):
                 value = self._nest(run, event, on_text)
             elif isinstance(event, BlockEvent):
-                value = multimodel.run_block(self, run, event, settings, shown)
+                if self.blocks is None:
+                    raise UsageError(event.statement.span, "a multi-model block runs only in a session: run the "
+                                                           "query with lmlang.run or Query.run")
+                value = self.blocks(self, run, event, settings, shown)
             execution.resume(value)
 
     def open_hole(self, run: Run, event: HoleEvent, settings: DecoderSettings, on_text: TextSink | None) -> OpenHole:
@@ -296,7 +177,7 @@ class Decoder:
             raise ConstraintError(hole.span, f"no room left to generate {hole.name}: the prompt has {len(seq.tokens)} "
                                              f"tokens; raise max_len or n_ctx")
         # The vocabulary's layout costs a fifth of a second on a large vocabulary: built only for a mask.
-        matcher = plan.matcher(self.vocabulary) if plan.automaton is not None else None
+        matcher = self._matcher(plan) if plan.automaton is not None else None
         if plan.min_tokens > limit:
             raise ConstraintError(hole.span, f"{hole.name} needs at least {plan.min_tokens} tokens, but at most "
                                              f"{limit} can be generated here: raise max_tokens or lower the bound")
@@ -306,6 +187,10 @@ class Decoder:
         if decorators.streams:
             sink = _streaming(decorators, run, sink)
         return OpenHole(event, plan, HoleCursor(seq, request, sink))
+
+    def _matcher(self, plan: Any) -> TokenMatcher | None:
+        vocabulary = self.vocabulary
+        return self.matchers.get_or_make(plan.matcher_key(vocabulary), lambda: plan.matcher(vocabulary))
 
     def close_hole(self, run: Run, hole: OpenHole, outcome: HoleOutcome) -> Any:
         """The hole's checked value, now part of the run; resume the run's execution with it."""
@@ -383,7 +268,7 @@ class Decoder:
     def score_text(self, prompt: str, continuations: list[str]) -> list[float]:
         """log P(continuation | prompt) for each continuation (the prompt is plain text, BOS added if the model
         wants one)."""
-        run_prompt = Prompt(self.model, self.pool)
+        run_prompt = self.prompt()
         run_prompt.add_text(prompt)
         try:
             return self.score_continuations(run_prompt.flush(), continuations)
@@ -394,28 +279,29 @@ class Decoder:
                       candidates: list[str]) -> list[float]:
         """Run the program (one run, ``settings``' chooser) up to its last hole, which is not generated: the
         log-probability of each candidate as its value instead."""
-        target = _last_hole(program)
-        run = Run(program.start(inputs), Prompt(self.model, self.pool))
+        target = last_hole(program)
+        run = self.start(program, inputs)
         sampler = settings.sampler(0)
         try:
             while True:
-                event = self._advance(run, settings, sampler, None, stop_at=target)
+                event = self.advance(run, settings, sampler, None, stop_at=target)
                 if isinstance(event, Finished):
                     raise UsageError(None, "the query ended before reaching its last hole, so there is nothing "
                                            "to score the candidates as")
                 if event.site.index == target:
                     return self.score_continuations(run.prompt.flush(), candidates)
-                run.execution.resume(self._fill(run, self.open_hole(run, event, settings, None), sampler))
+                run.execution.resume(self.fill(run, self.open_hole(run, event, settings, None), sampler))
         finally:
             run.prompt.close()
 
-    def _result(self, run: Run, value: Any, seconds: float) -> Result:
+    def result(self, run: Run, value: Any, seconds: float) -> Result:
+        """The result of a finished run whose program returned ``value``."""
         stats = Stats(run.prompt.prefill_tokens, run.generated_tokens, seconds)
         return Result(run.prompt.text, dict(run.variables), value, self.model.name, stats, dict(run.scores),
                       dict(run.distributions), run.logprob, list(run.trace))
 
 
-def _last_hole(program: CompiledProgram) -> int:
+def last_hole(program: CompiledProgram) -> int:
     """The site of the query's last hole: the one a ``distribution`` clause scores."""
     top = [site for site in program.sites if site.depth == 0]
     if not top:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from lmlang.decoding.decoder import Decoder, DecoderSettings, OpenHole, Run
+from lmlang.decoding.decoder import Decoder
+from lmlang.decoding.run import OpenHole, Run
+from lmlang.decoding.settings import DecoderSettings
 from lmlang.interpret.execution import CompiledProgram, Finished, HoleEvent
-from lmlang.interpret.prompt import Prompt
 
 
 def sample(decoder: Decoder, program: CompiledProgram, inputs: Mapping[str, Any], settings: DecoderSettings,
@@ -19,9 +20,9 @@ def sample(decoder: Decoder, program: CompiledProgram, inputs: Mapping[str, Any]
     """``settings.results`` finished runs with their return values, likeliest first; ``runs`` collects every
     run made, for the caller to close."""
     samplers = [settings.sampler(i) for i in range(settings.results)]
-    first = Run(program.start(inputs), Prompt(decoder.model, decoder.pool))
+    first = decoder.start(program, inputs)
     runs.append(first)
-    if isinstance(decoder._advance(first, settings, samplers[0], None), HoleEvent):
+    if isinstance(decoder.advance(first, settings, samplers[0], None), HoleEvent):
         first.prompt.flush()  # evaluated once, shared by every fork
     runs.extend(first.fork() for _ in samplers[1:])
     holes: dict[int, OpenHole] = {}

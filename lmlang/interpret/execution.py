@@ -18,6 +18,7 @@ import symtable
 import sys
 import traceback
 import types
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Union
 
@@ -99,6 +100,7 @@ class CompiledProgram:
         # A real module, so that code which looks its own module up (dataclasses, pickle, typing) finds it.
         module = types.ModuleType(f"__lmlang_query_{id(self):x}__")
         sys.modules[module.__name__] = module
+        weakref.finalize(self, sys.modules.pop, module.__name__, None)  # a long-lived process compiles many
         namespace = module.__dict__
         # `lmql` needs no import in an LMQL query (`@lmql.decorators.streaming`, `lmql.model(...)`).
         namespace.update(self._helpers(), __builtins__=_QUERY_BUILTINS, lmql=_lmql_module())
@@ -266,15 +268,24 @@ def _nested(site: HoleSite, target: Any, call: Callable[[Any], Any] | None,
 NESTED_ENTRY = "__lmlang_nested__"
 
 
+# The front door's functions a query reaches as ``lmql.query`` and ``lmql.run``: lmlang.query registers them
+# here, so that this layer imports nothing above it.
+FRONT_DOOR: dict[str, Callable[..., Any]] = {}
+
+
+def _front_door(name: str) -> Callable[..., Any]:
+    if name not in FRONT_DOOR:
+        raise AttributeError(f"module 'lmql' has no attribute '{name}'")
+    return FRONT_DOOR[name]
+
+
 @functools.cache
 def _lmql_module() -> types.ModuleType:
     """What ``import lmql`` gives inside a query, so LMQL files run unchanged without LMQL installed."""
-    import lmlang
     from lmlang.decoding import decorator
 
     module = types.ModuleType("lmql", "lmlang's stand-in for LMQL's module inside queries")
-    module.query = lmlang.query  # type: ignore[attr-defined]
-    module.run = lmlang.run  # type: ignore[attr-defined]
+    module.__getattr__ = _front_door  # type: ignore[attr-defined]
     module.model = lambda name, **options: name  # type: ignore[attr-defined]
     # Decorator stages and the types LMQL's decorators annotate with (`from lmql.runtime.program_state import
     # ProgramState` finds them here: every `lmql.*` module is this one).

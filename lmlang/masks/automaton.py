@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from lmlang.caches import process_cache
 from lmlang.masks.regex import NFA, regex_nfa
 
 DEAD = 0
@@ -30,6 +31,8 @@ class Automaton:
         self.table = table
         self.accept = accept
         self.key = key
+        self.firing: frozenset[str] = frozenset()  # the stop phrases that can end a value (see masks.stops)
+        self._forced: dict[int, bytes | None] = {}
 
     @property
     def n_states(self) -> int:
@@ -75,9 +78,13 @@ class Automaton:
                 return dist
             dist = new
 
-    @functools.lru_cache(maxsize=None)
     def forced(self, state: int) -> bytes | None:
         """The only continuation from ``state``, if there is exactly one and the value must then end."""
+        if state not in self._forced:
+            self._forced[state] = self._only_continuation(state)
+        return self._forced[state]
+
+    def _only_continuation(self, state: int) -> bytes | None:
         out = bytearray()
         seen = set()
         while state not in seen:
@@ -316,13 +323,12 @@ def _renumber(table: np.ndarray, accept: np.ndarray, classes: np.ndarray) -> tup
     return new_table.astype(np.int32), new_accept
 
 
-_CACHE: dict[str, Automaton] = {}
+AUTOMATA_KEPT = 512  # a large automaton's table is a few hundred kilobytes
+
+# Automata are built once per language while they are in use: a query run again reuses them (and their masks).
+_AUTOMATA = process_cache("automata", AUTOMATA_KEPT)
 
 
 def cached(key: str, build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> Automaton:
-    """Automata are built once per process per language: a query run again reuses them (and their masks)."""
-    found = _CACHE.get(key)
-    if found is None:
-        table, accept = build()
-        found = _CACHE[key] = Automaton(*minimize(table, accept), key)
-    return found
+    """The automaton of the language ``key``, minimized from ``build()``'s table when not kept."""
+    return _AUTOMATA.get_or_make(key, lambda: Automaton(*minimize(*build()), key))

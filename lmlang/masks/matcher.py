@@ -25,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 
+from lmlang.caches import process_cache
 from lmlang.masks.automaton import DEAD, Automaton
 from lmlang.masks.vocabulary import Vocabulary
 
@@ -175,20 +176,13 @@ class _Masks:
         return row
 
 
-_MASKS: OrderedDict[tuple[str, str, int], _Masks] = OrderedDict()
-_MASKS_KEPT = 64
+MASKS_KEPT = 64  # automata bound to a vocabulary: their per-state masks are the size of the vocabulary
+
+_MASKS = process_cache("masks", MASKS_KEPT)
 
 
 def _masks_for(automaton: Automaton, vocab: Vocabulary) -> _Masks:
-    key = (automaton.key, vocab.key, vocab.size)
-    found = _MASKS.get(key)
-    if found is None:
-        found = _MASKS[key] = _Masks(automaton, vocab)
-        if len(_MASKS) > _MASKS_KEPT:
-            _MASKS.popitem(last=False)
-    else:
-        _MASKS.move_to_end(key)
-    return found
+    return _MASKS.get_or_make((automaton.key, vocab.key, vocab.size), lambda: _Masks(automaton, vocab))
 
 
 class TokenMatcher:

@@ -19,25 +19,26 @@ from lmlang.masks.automaton import DEAD, START, Automaton, cached
 
 Stops = tuple[tuple[str, bool], ...]  # (phrase, keep): keep for STOPS_AT, drop for STOPS_BEFORE
 
-# For each automaton built here, the phrases that can end some valid value.
-_FIRING: dict[str, frozenset[str]] = {}
-
-
 def until_stop(value: Automaton, stops: Stops) -> Automaton:
     """The texts the model may write so that the value, cut at the first stop phrase, is in ``value``."""
     key = f"stops({value.key},{sorted(set(stops))!r})"
 
+    found: list[frozenset[str]] = []
+
     def build() -> tuple[np.ndarray, np.ndarray]:
         table, accept, firing = _explore(value, stops)
-        _FIRING[key] = firing
+        found.append(firing)
         return table, accept
 
-    return cached(key, build)
+    automaton = cached(key, build)
+    if found:
+        automaton.firing = found[0]
+    return automaton
 
 
 def firing_phrases(automaton: Automaton) -> frozenset[str]:
     """The phrases that end some valid value in an automaton made by :func:`until_stop`."""
-    return _FIRING.get(automaton.key, frozenset())
+    return automaton.firing
 
 
 def _explore(value: Automaton, stops: Stops) -> tuple[np.ndarray, np.ndarray, frozenset[str]]:

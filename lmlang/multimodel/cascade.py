@@ -9,13 +9,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmlang.decoding.decoder import Decoder, DecoderSettings, Run
+from lmlang.decoding.run import Run
+from lmlang.decoding.runner import BlockRunner, ModelRunner
 from lmlang.decoding.sampler import Sampler
+from lmlang.decoding.settings import DecoderSettings
 from lmlang.errors import UsageError
 from lmlang.interpret.execution import BlockEvent
 from lmlang.multimodel.condition import Verdict, judge, measure
 from lmlang.multimodel.scope import block_scope
-from lmlang.multimodel.stage import Stage, decoder_named, model_names, run_stage, settle
+from lmlang.multimodel.stage import Stage, model_names, run_stage, runner_named, settle
 from lmlang.multimodel.trace import stage_entry, trace_of
 from lmlang.syntax import ast
 
@@ -34,21 +36,21 @@ class Probe:
 PROBE: ContextVar[Probe | None] = ContextVar("lmlang_cascade_probe", default=None)
 
 
-def run_cascade(decoder: Decoder, run: Run, event: BlockEvent, settings: DecoderSettings) -> dict[str, Any]:
+def run_cascade(blocks: BlockRunner, run: Run, event: BlockEvent, settings: DecoderSettings) -> dict[str, Any]:
     statement = event.statement
     assert isinstance(statement, ast.Cascade)
     scope = block_scope(event, run)
-    models = model_names(statement.models, scope, "the cascade's model")
+    models = model_names(blocks, statement.models, scope, "the cascade's model")
     probe = PROBE.get()
     if probe is not None:
-        return _probed(probe, models, run, event, settings, scope)
+        return _probed(blocks, probe, models, run, event, settings, scope)
     trace = trace_of(run)
     for i, (name, expr) in enumerate(zip(models, statement.models)):
         last = i == len(models) - 1
-        stage_decoder = decoder_named(name, expr.span)
-        stage = run_stage(stage_decoder, run, event, settings, settings.sampler())
+        stage_runner = runner_named(blocks, name, expr.span)
+        stage = run_stage(stage_runner, run, event, settings, settings.sampler())
         verdict = _decide(statement, scope, stage, last,
-                          functools.partial(_resample, stage_decoder, run, event, settings, stage))
+                          functools.partial(_resample, stage_runner, run, event, settings, stage))
         accepted = last or verdict.accepted
         if stage.error is not None and last:
             trace.append(stage_entry(statement, stage, "failed"))
@@ -88,7 +90,7 @@ def _source(statement: ast.Cascade) -> str | None:
     return statement.condition.source.strip() if statement.condition is not None else None
 
 
-def _resample(decoder: Decoder, run: Run, event: BlockEvent, settings: DecoderSettings, stage: Stage,
+def _resample(runner: ModelRunner, run: Run, event: BlockEvent, settings: DecoderSettings, stage: Stage,
               k: int) -> list[dict[str, Any]]:
     """``k`` sampled runs of the block on the stage's model, for ``consistency``; their work counts to the stage."""
     temperature = settings.temperature if settings.name != "argmax" else CONSISTENCY_TEMPERATURE
@@ -96,7 +98,7 @@ def _resample(decoder: Decoder, run: Run, event: BlockEvent, settings: DecoderSe
     values = []
     for i in range(k):
         sampler = Sampler(temperature, settings.top_k, settings.top_p, base + 1000 + i)
-        sample = run_stage(decoder, run, event, settings, sampler)
+        sample = run_stage(runner, run, event, settings, sampler)
         stage.extra_prefill += sample.prefill_tokens
         stage.extra_generated += sample.generated_tokens
         stage.extra_seconds += sample.seconds
@@ -106,18 +108,18 @@ def _resample(decoder: Decoder, run: Run, event: BlockEvent, settings: DecoderSe
     return values
 
 
-def _probed(probe: Probe, models: list[str], run: Run, event: BlockEvent, settings: DecoderSettings,
+def _probed(blocks: BlockRunner, probe: Probe, models: list[str], run: Run, event: BlockEvent, settings: DecoderSettings,
             scope: dict[str, Any]) -> dict[str, Any]:
     statement = event.statement
     if probe.model not in models:
         raise UsageError(statement.span, f"the cascade has no model {probe.model} (it has {', '.join(models)})")
-    stage_decoder = decoder_named(probe.model, statement.span)
-    stage = run_stage(stage_decoder, run, event, settings, settings.sampler())
+    stage_runner = runner_named(blocks, probe.model, statement.span)
+    stage = run_stage(stage_runner, run, event, settings, settings.sampler())
     if stage.error is not None:
         stage.close()
         raise stage.error
     verdict = Verdict(False)
-    score = measure(probe.score, scope, stage, lambda k: _resample(stage_decoder, run, event, settings, stage, k), verdict)
+    score = measure(probe.score, scope, stage, lambda k: _resample(stage_runner, run, event, settings, stage, k), verdict)
     probe.records.append({"score": float(score), "prefill_tokens": stage.prefill_tokens,
                           "generated_tokens": stage.generated_tokens, "seconds": stage.total_seconds})
     settle(run, stage, adopted=True)

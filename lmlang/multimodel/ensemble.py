@@ -9,27 +9,29 @@ from collections import defaultdict
 from typing import Any
 
 from lmlang.check import ensemble_option_problem
-from lmlang.decoding.decoder import Decoder, DecoderSettings, Run
+from lmlang.decoding.run import Run
+from lmlang.decoding.runner import BlockRunner
 from lmlang.decoding.sampler import Sampler
+from lmlang.decoding.settings import DecoderSettings
 from lmlang.errors import InputError, UsageError
 from lmlang.interpret.execution import BlockEvent
 from lmlang.multimodel.scope import block_scope, evaluate
-from lmlang.multimodel.stage import Stage, decoder_named, model_names, run_stage, settle
+from lmlang.multimodel.stage import Stage, model_names, run_stage, runner_named, settle
 from lmlang.multimodel.trace import stage_entry, trace_of
 from lmlang.syntax import ast
 
 DEFAULT_TEMPERATURE = 0.7  # for samples > 1: several argmax runs of one model would all say the same
 
 
-def run_ensemble(decoder: Decoder, run: Run, event: BlockEvent, settings: DecoderSettings) -> dict[str, Any]:
+def run_ensemble(blocks: BlockRunner, run: Run, event: BlockEvent, settings: DecoderSettings) -> dict[str, Any]:
     statement = event.statement
     assert isinstance(statement, ast.Ensemble)
     scope = block_scope(event, run)
-    models = model_names(statement.models, scope, "the ensemble's model")
+    models = model_names(blocks, statement.models, scope, "the ensemble's model")
     options = _options(statement, scope)
     samples = options.get("samples", 1)
     temperature = float(options.get("temperature", DEFAULT_TEMPERATURE if samples > 1 else 0.0))
-    voters = _run_voters(run, event, settings, statement, models, samples, temperature)
+    voters = _run_voters(blocks, run, event, settings, statement, models, samples, temperature)
     return _elect(run, statement, voters)
 
 
@@ -45,15 +47,15 @@ def _options(statement: ast.Ensemble, scope: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def _run_voters(run: Run, event: BlockEvent, settings: DecoderSettings, statement: ast.Ensemble, models: list[str],
+def _run_voters(blocks: BlockRunner, run: Run, event: BlockEvent, settings: DecoderSettings, statement: ast.Ensemble, models: list[str],
                 samples: int, temperature: float) -> list[Stage]:
     voters = []
     base = settings.seed if settings.seed is not None else 0
     for name, expr in zip(models, statement.models):
-        voter_decoder = decoder_named(name, expr.span)
+        voter = runner_named(blocks, name, expr.span)
         for i in range(samples):
             sampler = Sampler(temperature, settings.top_k, settings.top_p, base + i)
-            voters.append(run_stage(voter_decoder, run, event, settings, sampler))
+            voters.append(run_stage(voter, run, event, settings, sampler))
     return voters
 
 

@@ -21,12 +21,14 @@ import time
 from collections import Counter
 from typing import Any
 
-from lmlang.decoding.decoder import Decoder, DecoderSettings, Run
+from lmlang.decoding.run import Run
+from lmlang.decoding.runner import BlockRunner, ModelRunner
+from lmlang.decoding.settings import DecoderSettings
 from lmlang.errors import InputError, UsageError
 from lmlang.interpret.execution import BlockEvent
 from lmlang.multimodel import embedding
 from lmlang.multimodel.scope import block_scope, evaluate
-from lmlang.multimodel.stage import check_model_name, decoder_named, run_stage, settle
+from lmlang.multimodel.stage import check_model_name, run_stage, runner_named, settle
 from lmlang.multimodel.trace import stage_entry, trace_of, work_entry
 from lmlang.syntax import ast
 
@@ -57,18 +59,18 @@ class Header:
         return "\n".join(str(x) for x in self.inputs)
 
 
-def run_route(decoder: Decoder, run: Run, event: BlockEvent, settings: DecoderSettings) -> dict[str, Any]:
+def run_route(blocks: BlockRunner, current: ModelRunner, run: Run, event: BlockEvent, settings: DecoderSettings) -> dict[str, Any]:
     statement = event.statement
     assert isinstance(statement, ast.Route)
     scope = block_scope(event, run)
     header = Header(statement, scope)
     if "examples" in header.options:
-        arm, details = _by_examples(decoder, run, statement, header, scope)
+        arm, details = _by_examples(blocks, current, run, statement, header, scope)
     elif "by" in header.options:
-        arm, details = _by_classifier(run, statement, header, scope)
+        arm, details = _by_classifier(blocks, run, statement, header, scope)
     else:
         arm, details = _by_rules(statement, header, scope)
-    stage = run_stage(decoder, run, event, settings, settings.sampler(), arm)
+    stage = run_stage(current, run, event, settings, settings.sampler(), arm)
     trace = trace_of(run)
     if stage.error is not None:
         trace.append(stage_entry(statement, stage, "failed", arm=_arm_name(statement, arm)))
@@ -133,10 +135,10 @@ def _holds(value: Any, header: Header, selector: ast.Expr) -> bool:
     return bool(value)
 
 
-def _by_classifier(run: Run, statement: ast.Route, header: Header, scope: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def _by_classifier(blocks: BlockRunner, run: Run, statement: ast.Route, header: Header, scope: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     labels = _labels(statement, scope)
-    name = check_model_name(header.options["by"], header.spans["by"])
-    classifier = decoder_named(name, header.spans["by"])
+    name = check_model_name(blocks, header.options["by"], header.spans["by"])
+    classifier = runner_named(blocks, name, header.spans["by"])
     prompt = header.options.get("prompt") or _default_prompt(header.text(), list(labels.values()))
     started = time.perf_counter()
     probabilities, prefill = embedding.label_probabilities(classifier, str(prompt), list(labels.values()))
@@ -157,7 +159,7 @@ def _default_prompt(text: str, labels: list[str]) -> str:
     return f"{text}\nCategory ({', '.join(labels)}):"
 
 
-def _by_examples(decoder: Decoder, run: Run, statement: ast.Route, header: Header,
+def _by_examples(blocks: BlockRunner, current: ModelRunner, run: Run, statement: ast.Route, header: Header,
                  scope: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     labels = _labels(statement, scope)
     examples = header.options["examples"]
@@ -171,15 +173,15 @@ def _by_examples(decoder: Decoder, run: Run, statement: ast.Route, header: Heade
     if any(not examples.get(label) for label in labels.values()):
         empty = [label for label in labels.values() if not examples.get(label)]
         raise UsageError(span, f"no examples for the label{'s' if len(empty) > 1 else ''} {', '.join(map(repr, empty))}")
-    model = decoder if "by" not in header.options else decoder_named(
-        check_model_name(header.options["by"], header.spans["by"]), header.spans["by"])
+    model = current if "by" not in header.options else runner_named(
+        blocks, check_model_name(blocks, header.options["by"], header.spans["by"]), header.spans["by"])
     k = header.options.get("k", 1)
     started = time.perf_counter()
-    query, prefill = embedding.embed(model, header.text())
+    query, prefill = blocks.embed(model, header.text())
     ranked = []
     for label in labels.values():
         for example in examples[label]:
-            vector, spent = embedding.embed(model, str(example))
+            vector, spent = blocks.embed(model, str(example))
             prefill += spent
             ranked.append((embedding.cosine(query, vector), label))
     ranked.sort(key=lambda pair: pair[0], reverse=True)

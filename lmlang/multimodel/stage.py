@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmlang.decoding.decoder import Decoder, DecoderSettings, Run
+from lmlang.decoding.run import Run
+from lmlang.decoding.runner import BlockRunner, ModelRunner
 from lmlang.decoding.sampler import Sampler
+from lmlang.decoding.settings import DecoderSettings
 from lmlang.errors import LmlangError, ModelError
 from lmlang.interpret.execution import BlockEvent, Execution
-from lmlang.interpret.prompt import Prompt
-from lmlang.models import registry
 from lmlang.multimodel.scope import evaluate
 from lmlang.result import HoleScore
 from lmlang.source import Span
@@ -64,56 +64,51 @@ class Stage:
         self.run.prompt.close()
 
 
-def decoder_named(name: str, span: Span | None) -> Decoder:
-    """The process's decoder for the model ``name`` (loaded on first use); an unknown name is the query's error."""
-    from lmlang.models import llama
-    from lmlang.query import (
-        decoder_for,  # the front door imports the decoder, which imports this package
-    )
-
+def runner_named(blocks: BlockRunner, name: str, span: Span | None) -> ModelRunner:
+    """The runner of the model ``name`` (loaded on first use); an unknown name is the query's error at ``span``."""
     try:
-        return decoder_for(llama.load(name))
+        return blocks.runner(name)
     except ModelError as err:
         raise ModelError(span, err.message) from None
 
 
-def check_model_name(name: Any, span: Span | None) -> str:
+def check_model_name(blocks: BlockRunner, name: Any, span: Span | None) -> str:
     """``name`` if it names a model (without loading it), else a ModelError at ``span``."""
     if not isinstance(name, str):
         raise ModelError(span, f"a model is named by a string, such as \"smollm2\", not {name!r}")
     try:
-        registry.resolve(name)
+        blocks.resolve(name)
     except ModelError as err:
         raise ModelError(span, err.message) from None
     return name
 
 
-def run_stage(decoder: Decoder, outer: Run, event: BlockEvent, settings: DecoderSettings, sampler: Sampler,
+def run_stage(runner: ModelRunner, outer: Run, event: BlockEvent, settings: DecoderSettings, sampler: Sampler,
               arm: int = 0) -> Stage:
-    """Run arm ``arm`` of the block's body on ``decoder``'s model after ``outer``'s prompt.
+    """Run arm ``arm`` of the block's body on ``runner``'s model after ``outer``'s prompt.
 
     A query error inside the stage (a constraint that cannot be met, the query's own Python failing) is kept in
     ``Stage.error`` for the caller to decide on: a cascade moves on to its next model.
     """
-    if decoder.model is outer.prompt.model:
+    if runner.model is outer.prompt.model:
         prompt = outer.prompt.fork()
     else:
-        prompt = Prompt(decoder.model, decoder.pool)
+        prompt = runner.prompt()
         outer.prompt.replay(prompt)
     body: Callable[..., Any] = event.body
     run = Run(Execution(outer.execution.program, lambda: body(arm), []), prompt)
     context = (len(prompt.text), len(prompt.script))
     started = time.perf_counter()
     try:
-        values = decoder._drive(run, settings, sampler, None)
+        values = runner.drive(run, settings, sampler)
     except LmlangError as err:
-        return Stage(decoder.model.name, run, {}, *context, time.perf_counter() - started, err)
-    return Stage(decoder.model.name, run, dict(values or {}), *context, time.perf_counter() - started)
+        return Stage(runner.model.name, run, {}, *context, time.perf_counter() - started, err)
+    return Stage(runner.model.name, run, dict(values or {}), *context, time.perf_counter() - started)
 
 
-def model_names(exprs: tuple[Any, ...], scope: dict[str, Any], what: str) -> list[str]:
+def model_names(blocks: BlockRunner, exprs: tuple[Any, ...], scope: dict[str, Any], what: str) -> list[str]:
     """The models a block's header names (``what``: "the cascade's model"), evaluated where the block stands."""
-    return [check_model_name(evaluate(expr, scope, what), expr.span) for expr in exprs]
+    return [check_model_name(blocks, evaluate(expr, scope, what), expr.span) for expr in exprs]
 
 
 def settle(outer: Run, stage: Stage, adopted: bool) -> None:

@@ -170,11 +170,12 @@ def test_unenforceable_forms_are_refused():
     assert info.value.span.text == "options[3]"
 
 
-def test_matcher_is_cached_and_masks(smollm2):
+def test_matcher_keys_name_the_language_and_masks(smollm2):
     vocab = Vocabulary(smollm2.token_bytes, smollm2.special_tokens, smollm2.eog_tokens, str(smollm2.path))
     p = plan("X", 'X in ["yes", "no"]')
     m = p.matcher(vocab)
-    assert m is plan("X", 'X in ["no", "yes"]').matcher(vocab)
+    assert p.matcher_key(vocab) == plan("X", 'X in ["no", "yes"]').matcher_key(vocab)
+    assert p.matcher_key(vocab) != plan("X", 'X in ["no", "maybe"]').matcher_key(vocab)
     allowed = {vocab.token_bytes[t] for t in np.flatnonzero(m.allowed(m.start()))}
     assert allowed <= {b"y", b"ye", b"yes", b"n", b"no"} and b"yes" in allowed
     assert plan("X", 'STOPS_AT(X, ".")').matcher(vocab) is None

@@ -7,7 +7,6 @@ import pytest
 import lmlang
 from lmlang.errors import InputError, UsageError
 from lmlang.multimodel import embedding
-from lmlang.query import decoder_for
 
 RULES = '''route question:
     case r"\\d+ *[+*-] *\\d+":
@@ -82,9 +81,8 @@ EMBEDDED = '''route request, examples=EXAMPLES:
                                           "What spices go with chickpeas?"])
 def test_an_examples_route_takes_the_nearest_examples_label(smollm2, request_text) -> None:
     result = lmlang.compile(EMBEDDED).run("smollm2", request=request_text, EXAMPLES=EXAMPLES)
-    decoder = decoder_for(smollm2)
-    target, _ = embedding.embed(decoder, request_text)
-    nearest = max(((embedding.cosine(target, embedding.embed(decoder, e)[0]), label)
+    target, _ = embedding.embed(smollm2, request_text)
+    nearest = max(((embedding.cosine(target, embedding.embed(smollm2, e)[0]), label)
                    for label, texts in EXAMPLES.items() for e in texts))
     assert result.trace[1]["decision"] == f'ran case "{nearest[1]}"'
     assert result.trace[0]["nearest"][0][1] == nearest[1]
