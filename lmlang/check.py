@@ -23,7 +23,7 @@ import builtins
 import difflib
 import re
 import textwrap
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS
 from lmlang.decoding.catalog import COMMON_ARGS, DECODERS, LMQL_ONLY, decoder_args
@@ -31,6 +31,7 @@ from lmlang.errors import CheckError
 from lmlang.source import Span
 from lmlang.syntax.ast import (
     Argument,
+    Cascade,
     DecoderClause,
     Distribution,
     Ensemble,
@@ -42,6 +43,7 @@ from lmlang.syntax.ast import (
     PyStmt,
     QueryDef,
     QueryStmt,
+    Route,
     holes,
     walk,
 )
@@ -54,9 +56,18 @@ _BUILTINS = frozenset(dir(builtins))
 ENSEMBLE_OPTIONS = {"samples": "a whole number >= 1", "temperature": "a number >= 0"}
 
 
-def check(program: Program, inputs: Iterable[str] | None = None) -> list[CheckError]:
-    """Every problem of ``program`` (and of its nested queries), in source order; empty when it is valid."""
+# Says whether a name is a model, without loading it: None if it is, else (code, message). The faces pass the
+# registry's (lmlang.models.names.model_name_problem); the checker itself knows no models.
+ModelResolver = Callable[[str], "tuple[str, str] | None"]
+
+
+def check(program: Program, inputs: Iterable[str] | None = None,
+          models: ModelResolver | None = None) -> list[CheckError]:
+    """Every problem of ``program`` (and of its nested queries), in source order; empty when it is valid.
+    With ``models``, every model the query names by a string literal is looked up too."""
     errors = list(_Checker(program, frozenset(inputs or ())).errors())
+    if models is not None:
+        errors += model_name_problems(program, models)
     return sorted(errors, key=lambda e: (e.span.start if e.span else -1))
 
 
@@ -106,7 +117,7 @@ class _Checker:
         hole_names = list(dict.fromkeys(h.name for h in allowed))
         for variable in _constrained_variables(tree):
             if variable.id not in hole_names:
-                yield CheckError(constraint.span_of(variable), _not_a_hole(variable.id, hole_names, scope))
+                yield CheckError(constraint.span_of(variable), _not_a_hole(variable.id, hole_names, scope), code="not-a-hole")
         for call in (n for n in pyast.walk(tree) if isinstance(n, pyast.Call) and isinstance(n.func, pyast.Name)):
             yield from self._check_call(constraint, call)
         for call in _regex_calls(tree):
@@ -122,13 +133,13 @@ class _Checker:
         signature = CONSTRAINT_FUNCTIONS.get(name)
         if signature is None:
             if name not in _BUILTINS and not self.wildcard_import:
-                yield CheckError(span, _unknown_function(name))
+                yield CheckError(span, _unknown_function(name), code="unknown-function")
             return
         count = len(call.args) + len(call.keywords)
         if not signature.min_args <= count <= signature.max_args:
             wanted = str(signature.min_args) if signature.min_args == signature.max_args else f"{signature.min_args} or {signature.max_args}"
             plural = "" if wanted == "1" else "s"
-            yield CheckError(constraint.span_of(call), f"{name} takes {wanted} argument{plural}, as in {signature.usage}, but is given {count}")
+            yield CheckError(constraint.span_of(call), f"{name} takes {wanted} argument{plural}, as in {signature.usage}, but is given {count}", code="wrong-arguments")
 
 
 def _constrained_variables(tree: pyast.AST) -> Iterator[pyast.Name]:
@@ -182,28 +193,29 @@ def _check_decoder(decoder: DecoderClause) -> Iterator[CheckError]:
     if decoder.name in LMQL_ONLY:
         yield CheckError(decoder.span.shifted(0, len(decoder.name)),
                          f"the decoder {decoder.name} ({LMQL_ONLY[decoder.name]}) is not available in lmlang: "
-                         "use beam(n=...) or sample(n=...)")
+                         "use beam(n=...) or sample(n=...)", code="lmql-only-decoder")
         return
     if decoder.name not in DECODERS:
-        yield CheckError(decoder.span.shifted(0, len(decoder.name)), _unknown_decoder(decoder.name))
+        yield CheckError(decoder.span.shifted(0, len(decoder.name)), _unknown_decoder(decoder.name), code="unknown-decoder")
         return
     accepted = decoder_args(decoder.name)
     for argument in decoder.args:
         if decoder.name == "argmax" and argument.name == "n" and argument.value.source.strip() != "1":
-            yield CheckError(argument.span, "argmax gives one result: use sample(n=...) or beam(n=...) for several")
+            yield CheckError(argument.span, "argmax gives one result: use sample(n=...) or beam(n=...) for several", code="decoder-argument")
         if argument.name not in accepted:
             own = DECODERS[decoder.name].args
             takes = f"it takes {', '.join(own)} and" if own else "it takes only"
             yield CheckError(
                 argument.span,
                 f"{decoder.name} does not take '{argument.name}': {takes} the common options {', '.join(COMMON_ARGS)}",
+                code="decoder-argument",
             )
 
 
 def _check_decoder_option(value: Expr) -> Iterator[CheckError]:
     node = value.python().body
     if isinstance(node, pyast.Constant) and isinstance(node.value, str) and node.value not in DECODERS:
-        yield CheckError(value.span, _unknown_decoder(node.value))
+        yield CheckError(value.span, _unknown_decoder(node.value), code="unknown-decoder")
 
 
 def _unknown_decoder(name: str) -> str:
@@ -218,13 +230,13 @@ def _unknown_decoder(name: str) -> str:
 def _check_ensemble(ensemble: Ensemble) -> Iterator[CheckError]:
     own = list(dict.fromkeys(h.name for s in walk(ensemble.body) if isinstance(s, QueryStmt) for h in s.string.holes))
     if ensemble.var not in own:
-        yield CheckError(ensemble.var_span, _not_a_voted_hole(ensemble.var, own))
+        yield CheckError(ensemble.var_span, _not_a_voted_hole(ensemble.var, own), code="not-a-voted-hole")
     given: set[str] = set()
     for option in ensemble.options:
         if option.name not in ENSEMBLE_OPTIONS:
-            yield CheckError(option.span, f"an ensemble has no option '{option.name}': it takes {_ensemble_options()}")
+            yield CheckError(option.span, f"an ensemble has no option '{option.name}': it takes {_ensemble_options()}", code="ensemble-option")
         elif option.name in given:
-            yield CheckError(option.span, f"a second {option.name}= option: an ensemble takes each option once")
+            yield CheckError(option.span, f"a second {option.name}= option: an ensemble takes each option once", code="ensemble-option")
         else:
             yield from _check_literal_option(option)
         given.add(str(option.name))
@@ -249,7 +261,7 @@ def _check_literal_option(option: Argument) -> Iterator[CheckError]:
         return  # computed: the runtime checks its value
     problem = ensemble_option_problem(str(option.name), value)
     if problem is not None:
-        yield CheckError(option.value.span, problem)
+        yield CheckError(option.value.span, problem, code="ensemble-option")
 
 
 def ensemble_option_problem(name: str, value: Any) -> str | None:
@@ -264,12 +276,13 @@ def ensemble_option_problem(name: str, value: Any) -> str | None:
 
 def _check_distribution(distribution: Distribution, candidates: tuple[Hole, ...], scope: str) -> Iterator[CheckError]:
     if not candidates:
-        yield CheckError(distribution.var_span, f"{scope} has no hole for distribution to score: add a hole [{distribution.var}] at its end")
+        yield CheckError(distribution.var_span, f"{scope} has no hole for distribution to score: add a hole [{distribution.var}] at its end", code="distribution")
     elif candidates[-1].name != distribution.var:
         last = candidates[-1].name
         yield CheckError(
             distribution.var_span,
             f"distribution scores the last hole of {scope}, which is '{last}', not '{distribution.var}': name {last} or move [{distribution.var}] to the end",
+            code="distribution",
         )
 
 
@@ -282,7 +295,7 @@ def _check_regex(pattern: str, span: Span) -> Iterator[CheckError]:
     try:
         re.compile(pattern)
     except re.error as error:
-        yield CheckError(span, f"invalid regex: {error}; fix the pattern (Python's re syntax)")
+        yield CheckError(span, f"invalid regex: {error}; fix the pattern (Python's re syntax)", code="invalid-regex")
 
 
 # ---------------------------------------------------------------------------------------------------- names
@@ -317,3 +330,38 @@ def _bound_by(statement: PyStmt) -> set[str]:
         elif isinstance(node, (pyast.Import, pyast.ImportFrom)):
             names.update((a.asname or a.name).split(".")[0] for a in node.names)
     return names
+
+
+def model_name_problems(program: Program, models: ModelResolver) -> Iterator[CheckError]:
+    """A problem for each model name ``models`` does not know."""
+    for expr, name in model_names(program):
+        problem = models(name)
+        if problem is not None:
+            yield CheckError(expr.span, problem[1], code=problem[0])
+
+
+def model_names(program: Program) -> Iterator[tuple[Expr, str]]:
+    """Every model named by string literals: ``from``, ``cascade``, ``ensemble``, ``route``'s ``by=``, a nested
+    query's ``model=``."""
+    exprs: list[Expr] = [program.model] if program.model is not None else []
+    for stmt in walk(program.body):
+        if isinstance(stmt, (Cascade, Ensemble)):
+            exprs.extend(stmt.models)
+        elif isinstance(stmt, Route):
+            exprs.extend(a.value for a in stmt.header if a.name == "by")
+        elif isinstance(stmt, QueryDef):
+            exprs.extend(a.value for a in stmt.options if a.name == "model")
+            yield from model_names(stmt.query)
+    for expr in exprs:
+        value = _string_literal(expr)
+        if value is not None:
+            yield expr, value
+
+
+def _string_literal(expr: Expr) -> str | None:
+    """The model name ``expr`` gives if it is a string literal (other expressions are known only when it runs)."""
+    try:
+        value = pyast.literal_eval(expr.source.strip())
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, str) else None

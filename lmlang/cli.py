@@ -19,6 +19,7 @@ from typing import Any, Sequence
 from lmlang import __version__
 from lmlang.check import check
 from lmlang.errors import CheckError, LmlangError, LmlangSyntaxError, UsageError
+from lmlang.models.names import INFORMATION, model_name_problem
 from lmlang.multimodel.trace import summary as trace_summary
 from lmlang.query import Query, compile_file
 from lmlang.result import Result
@@ -173,12 +174,12 @@ def _check(files: list[str]) -> int:
     failed = False
     for path in files:
         try:
-            problems: list[LmlangError] = list(check(parse(_read(path), path)))
+            problems: list[LmlangError] = list(check(parse(_read(path), path), models=model_name_problem))
         except LmlangSyntaxError as err:
             problems = [err]
         for problem in problems:
-            print(problem.render(), file=sys.stderr)
-        failed = failed or bool(problems)
+            print(problem.render(code=True), file=sys.stderr)
+        failed = failed or any(p.code not in INFORMATION for p in problems)
         if not problems:
             print(f"{path}: ok")
     return EXIT_USAGE if failed else EXIT_OK

@@ -6,26 +6,32 @@ language server render them; nothing else formats them.
 
 from __future__ import annotations
 
+import re
+
 from lmlang.source import Span
 
 
 class LmlangError(Exception):
     """Base of every error lmlang raises on purpose."""
 
-    def __init__(self, span: Span | None, message: str) -> None:
+    def __init__(self, span: Span | None, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.span = span
         self.message = message
+        # What kind of problem it is, for editors and scripts: "unknown-function"; by default the class's name.
+        self.code = code or re.sub(r"(?<!^)(?=[A-Z])", "-", type(self).__name__).lower()
 
-    def render(self) -> str:
-        """``file:line:col: message``, then the line and a caret under the column."""
+    def render(self, *, code: bool = False) -> str:
+        """``file:line:col: message`` (``error[code]:`` with ``code``), then the line and a caret under the
+        column."""
+        label = f"error[{self.code}]" if code else "error"
         if self.span is None:
-            return f"error: {self.message}"
+            return f"{label}: {self.message}"
         span = self.span
         line_text = span.source.line_text(span.line)
         width = max(1, min(span.end - span.start, len(line_text) - span.column + 1)) if span.line == span.end_line else 1
         caret = " " * (span.column - 1) + "^" * width
-        return f"{span}: error: {self.message}\n    {line_text}\n    {caret}"
+        return f"{span}: {label}: {self.message}\n    {line_text}\n    {caret}"
 
     def __str__(self) -> str:
         return self.render()
