@@ -112,12 +112,12 @@ def reference_greedy(llm: object, prompt: list[int], count: int) -> tuple[float,
 
 
 def decoding(name: str, repeats: int, count: int) -> dict[str, float]:
-    from lmlang.models.llama import load
+    from lmlang.models.llama import load, plain_llama
 
     threads = os.cpu_count() or 1
     model = load(name, n_threads=threads)
     prompt = model.tokenize(PROMPT, bos=True)
-    llm = reference_llama(model, threads)
+    llm = plain_llama(model, n_ctx=4096, n_threads=threads, n_threads_batch=threads)
     ours, inside, theirs = [], [], []
     try:
         lmlang_greedy(model, prompt, 8)  # warm both up
@@ -138,26 +138,6 @@ def decoding(name: str, repeats: int, count: int) -> dict[str, float]:
         "overhead us/token": (ours_s - statistics.median(inside)) / count * 1e6,
         "same tokens": float(our_tokens == their_tokens),
     }
-
-
-def reference_llama(model: object, threads: int) -> object:
-    """llama-cpp-python's ``Llama`` on ``model``'s file, loaded with the same extra-buffer choice as ``model``."""
-    import llama_cpp.llama_cpp as capi
-    from llama_cpp import Llama
-
-    defaults = capi.llama_model_default_params
-
-    def params() -> object:
-        chosen = defaults()
-        chosen.use_extra_bufts = model.extra_buffer_types.enabled  # type: ignore[attr-defined]
-        return chosen
-
-    capi.llama_model_default_params = params
-    try:
-        return Llama(model_path=str(model.path), n_ctx=4096, n_threads=threads,  # type: ignore[attr-defined]
-                     n_threads_batch=threads, verbose=False)
-    finally:
-        capi.llama_model_default_params = defaults
 
 
 def extra_buffers(name: str, repeats: int, count: int) -> dict[str, dict[str, float]] | str:
@@ -210,13 +190,13 @@ def reference_whole(llm: object, prompt: list[int], count: int) -> float:
 
 def whole_query(name: str, repeats: int, count: int) -> dict[str, float]:
     import lmlang
-    from lmlang.models.llama import load
+    from lmlang.models.llama import load, plain_llama
     from lmlang.query import _decoders
 
     threads = os.cpu_count() or 1
     model = load(name, n_threads=threads)
     query = lmlang.compile('"{prompt}[X]"')
-    llm = reference_llama(model, threads)
+    llm = plain_llama(model, n_ctx=4096, n_threads=threads, n_threads_batch=threads)
     ours, theirs, generated = [], [], 0
     try:
         for _ in range(repeats + 1):  # the first round warms both up

@@ -68,6 +68,25 @@ def load(name: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = 
     return model
 
 
+def plain_llama(model: Model, **options: object) -> llama.Llama:
+    """llama-cpp-python's high-level ``Llama`` on ``model``'s file with the same extra-buffer choice: the
+    independent reference that tests and benchmarks compare lmlang with. Its own default would load with extra
+    buffer types, which crash on CPUs with AMX."""
+    defaults = llama.llama_cpp.llama_model_default_params
+
+    def params() -> object:
+        chosen = defaults()
+        chosen.use_extra_bufts = model.extra_buffer_types.enabled
+        return chosen
+
+    with _load_lock:  # the default is swapped for the whole process while the reference loads
+        llama.llama_cpp.llama_model_default_params = params
+        try:
+            return llama.Llama(model_path=str(model.path), verbose=False, **options)
+        finally:
+            llama.llama_cpp.llama_model_default_params = defaults
+
+
 def system_info() -> str:
     """llama.cpp's one-line report of the CPU features it was built for and found (``AVX2 = 1 | AMX_INT8 = 0 ...``)."""
     return (llama.llama_print_system_info() or b"").decode("utf-8", "replace")

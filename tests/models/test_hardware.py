@@ -84,7 +84,7 @@ def private_copy(name: str, directory: pathlib.Path) -> str:
 @pytest.mark.model
 def test_a_simulated_amx_cpu_loads_without_extra_buffers_and_decodes(monkeypatch: pytest.MonkeyPatch,
                                                                       tmp_path: pathlib.Path) -> None:
-    from lmlang.models.llama import load
+    from lmlang.models.llama import load, plain_llama
 
     monkeypatch.delenv(hardware.ENVIRONMENT_VARIABLE, raising=False)
     monkeypatch.setattr(hardware, "cpu_flags", lambda: SAPPHIRE_RAPIDS)
@@ -97,6 +97,11 @@ def test_a_simulated_amx_cpu_loads_without_extra_buffers_and_decodes(monkeypatch
         assert "amx_tile" in model.extra_buffer_types.reason
         assert model.buffer_types, "llama.cpp's load log names the weights' buffers"
         assert not {"AMX", "CPU_REPACK"} & set(model.buffer_types)
+        reference = plain_llama(model, n_ctx=256)  # tests' and benchmarks' llama-cpp-python follows the choice
+        try:
+            assert reference.model_params.use_extra_bufts is False
+        finally:
+            reference.close()
     finally:
         lmlang.unload(path)
 
