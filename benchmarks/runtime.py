@@ -10,6 +10,12 @@ Run from the repository root:  python benchmarks/runtime.py [--repeats 3] [--tok
 3. Whole query: the same greedy generation as one hole of a query run through the public API (``Query.run``:
    interpreter, prompt prefill, the decoder's token loop with log-probabilities and margins) against
    ``Llama.generate`` producing the same number of tokens, both timed from the unevaluated prompt to the last token.
+4. Extra buffer types: prefill and greedy decoding through lmlang's backend with llama.cpp's weight repacking
+   allowed and not (``extra_buffer_types``), the model loaded anew for each, alternating, median of the repeats.
+   Not measured with repacking on a CPU where llama.cpp's AMX kernels would run: they crash there.
+
+Plain llama-cpp-python is loaded with the extra-buffer choice lmlang made on the machine, since its own default
+crashes on CPUs with AMX.
 """
 
 from __future__ import annotations
@@ -105,14 +111,12 @@ def reference_greedy(llm: object, prompt: list[int], count: int) -> tuple[float,
 
 
 def decoding(name: str, repeats: int, count: int) -> dict[str, float]:
-    from llama_cpp import Llama
-
-    from lmlang.models.llama import load
+    from lmlang.models.llama import load, plain_llama
 
     threads = os.cpu_count() or 1
     model = load(name, n_threads=threads)
     prompt = model.tokenize(PROMPT, bos=True)
-    llm = Llama(model_path=str(model.path), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
+    llm = plain_llama(model, n_ctx=4096, n_threads=threads, n_threads_batch=threads)
     ours, inside, theirs = [], [], []
     try:
         lmlang_greedy(model, prompt, 8)  # warm both up
@@ -135,6 +139,43 @@ def decoding(name: str, repeats: int, count: int) -> dict[str, float]:
     }
 
 
+def extra_buffers(name: str, repeats: int, count: int) -> dict[str, dict[str, float]] | str:
+    """Prefill and decode tokens/s with llama.cpp's extra buffer types on and off (or why they were not measured)."""
+    from lmlang.models import hardware
+    from lmlang.models.llama import load, system_info, unload
+
+    evidence = hardware.amx_evidence(system_info(), hardware.cpu_flags())
+    if evidence is not None:
+        return f"not measured: {evidence}, where extra buffer types crash"
+    threads = os.cpu_count() or 1
+    timings: dict[bool, dict[str, list[float]]] = {True: {"prefill": [], "decode": []},
+                                                   False: {"prefill": [], "decode": []}}
+    buffers: dict[bool, str] = {}
+    unload(name)
+    for _ in range(repeats):
+        for enabled in (True, False):
+            model = load(name, n_threads=threads, extra_buffer_types=enabled)
+            buffers[enabled] = "+".join(model.buffer_types)
+            prompt = model.tokenize(STORY * 12, bos=True)[:512]
+            seq = model.new_sequence()
+            try:
+                start = time.perf_counter()
+                seq.append(prompt)
+                seq.logits()
+                timings[enabled]["prefill"].append(len(prompt) / (time.perf_counter() - start))
+                start = time.perf_counter()
+                for _ in range(count):
+                    seq.append([int(numpy.argmax(seq.logits()))])
+                timings[enabled]["decode"].append(count / (time.perf_counter() - start))
+            finally:
+                seq.release()
+                unload(name)
+    return {("on" if enabled else "off"): {"prefill tok/s": statistics.median(t["prefill"]),
+                                           "decode tok/s": statistics.median(t["decode"]),
+                                           "buffers": buffers[enabled]}  # type: ignore[dict-item]
+            for enabled, t in timings.items()}
+
+
 def reference_whole(llm: object, prompt: list[int], count: int) -> float:
     """Seconds for llama-cpp-python to evaluate the prompt and generate `count` greedy tokens."""
     llm.reset()  # type: ignore[attr-defined]
@@ -147,15 +188,13 @@ def reference_whole(llm: object, prompt: list[int], count: int) -> float:
 
 
 def whole_query(name: str, repeats: int, count: int) -> dict[str, float]:
-    from llama_cpp import Llama
-
     import lmlang
-    from lmlang.models.llama import load
+    from lmlang.models.llama import load, plain_llama
 
     threads = os.cpu_count() or 1
     model = load(name, n_threads=threads)
     query = lmlang.compile('"{prompt}[X]"')
-    llm = Llama(model_path=str(model.path), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
+    llm = plain_llama(model, n_ctx=4096, n_threads=threads, n_threads_batch=threads)
     ours, theirs, generated = [], [], 0
     try:
         for _ in range(repeats + 1):  # the first round warms both up
@@ -177,7 +216,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--models", nargs="+", default=MODELS)
+    parser.add_argument("--only", choices=["buffers"], default=None,
+                        help="run one part: buffers = extra buffer types on and off")
     args = parser.parse_args()
+    if args.only == "buffers":
+        print_extra_buffers(args)
+        return
     print(f"threads: {os.cpu_count()}, greedy tokens: {args.tokens}, repeats: {args.repeats} (medians)\n")
     print("| model | cold start | what was timed |")
     print("|---|---|---|")
@@ -203,6 +247,24 @@ def main() -> None:
         row = whole_query(name, args.repeats, args.tokens)
         print(f"| {name} | {row['tokens']} | {row['lmlang tok/s']:.1f} | {row['llama-cpp-python tok/s']:.1f} "
               f"| {row['ratio']:.2f}x |")
+    print()
+    print_extra_buffers(args)
+
+
+def print_extra_buffers(args: argparse.Namespace) -> None:
+    from lmlang.models.llama import system_info
+
+    print(f"llama.cpp: {system_info().strip()}\n")
+    print("| model | extra buffer types | weights in | prefill tok/s (512 tokens) | greedy decode tok/s |")
+    print("|---|---|---|---|---|")
+    for name in args.models:
+        rows = extra_buffers(name, args.repeats, args.tokens)
+        if isinstance(rows, str):
+            print(f"| {name} | on | | {rows} | |")
+            continue
+        for setting, row in rows.items():
+            print(f"| {name} | {setting} | {row['buffers']} | {row['prefill tok/s']:.0f} "
+                  f"| {row['decode tok/s']:.1f} |")
 
 
 if __name__ == "__main__":

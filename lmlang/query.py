@@ -120,6 +120,17 @@ def score(prompt: str, continuations: Sequence[str], model: str | None = None, *
                                                       reuse_prompts=reuse_prompts)
 
 
+def load(model: str | None = None, *, extra_buffer_types: bool | None = None) -> None:
+    """Load a model now (an alias or a .gguf path; ``None``: the default) instead of on its first query.
+
+    ``extra_buffer_types``: let llama.cpp repack the weights into its faster CPU layouts (True) or not (False);
+    ``None`` decides by the machine, as the environment variable ``LMLANG_EXTRA_BUFFER_TYPES`` may too: off where
+    llama.cpp's AMX kernels would run, since they crash (README, "Troubleshooting"). A model already loaded keeps
+    its buffers: unload it first to change them.
+    """
+    llama.load(model, extra_buffer_types=extra_buffer_types)
+
+
 def unload(model: str | None = None) -> None:
     """Free the memory of a loaded model (an alias or a .gguf path; ``None``: every loaded model) and its cached
     prompts. A later query on it loads it again. Nothing happens for a model that is not loaded."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 import ctypes
 import os
 import pathlib
+import re
+import threading
 import weakref
 from collections import abc
 
@@ -21,6 +23,7 @@ import llama_cpp as llama
 import numpy
 
 from lmlang.errors import ModelError, UsageError
+from lmlang.models import hardware
 from lmlang.models.registry import resolve
 
 _N_BATCH = 512  # most tokens per llama_decode call (llama.cpp lowers it for a small n_ctx)
@@ -37,22 +40,56 @@ _NOT_TEXT = llama.LLAMA_TOKEN_ATTR_UNKNOWN | llama.LLAMA_TOKEN_ATTR_UNUSED | lla
 
 _models: dict[tuple[pathlib.Path, int], Model] = {}
 _log_callback = None  # the C side keeps a pointer to it, so it must outlive every call into llama.cpp
+# Loads run one at a time: llama.cpp's log goes to one process-wide callback, and a load reads its own lines
+# from it (which buffers the weights went into).
+_load_lock = threading.Lock()
+_load_log: list[str] | None = None
+_BUFFER_LINE = re.compile(r"\b(\S+) model buffer size\s*=")
 
 
-def load(name: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = None, n_seq_max: int = 16) -> Model:
+def load(name: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = None, n_seq_max: int = 16,
+         extra_buffer_types: bool | None = None) -> Model:
     """The model called ``name`` (an alias or a .gguf path; ``None``: the default), loaded once per process.
 
-    Loading the same file with the same ``n_ctx`` again returns the same :class:`Model`, whatever the other
-    arguments say.
+    ``extra_buffer_types`` lets llama.cpp repack the weights for faster kernels (``None``: as
+    :mod:`lmlang.models.hardware` decides, off on CPUs whose AMX kernels crash). Loading the same file with the
+    same ``n_ctx`` again returns the same :class:`Model`, whatever the other arguments say.
     """
     display, path = resolve(name)
     key = (path.resolve(), n_ctx)
-    model = _models.get(key)
-    if model is None:
-        _init_backend()
-        model = Model(display, path, n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 1, n_seq_max=n_seq_max)
-        _models[key] = model
+    with _load_lock:
+        model = _models.get(key)
+        if model is None:
+            _init_backend()
+            choice = hardware.choose(system_info(), requested=extra_buffer_types)
+            model = Model(display, path, n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 1,
+                          n_seq_max=n_seq_max, buffers=choice)
+            _models[key] = model
     return model
+
+
+def plain_llama(model: Model, **options: object) -> llama.Llama:
+    """llama-cpp-python's high-level ``Llama`` on ``model``'s file with the same extra-buffer choice: the
+    independent reference that tests and benchmarks compare lmlang with. Its own default would load with extra
+    buffer types, which crash on CPUs with AMX."""
+    defaults = llama.llama_cpp.llama_model_default_params
+
+    def params() -> object:
+        chosen = defaults()
+        chosen.use_extra_bufts = model.extra_buffer_types.enabled
+        return chosen
+
+    with _load_lock:  # the default is swapped for the whole process while the reference loads
+        llama.llama_cpp.llama_model_default_params = params
+        try:
+            return llama.Llama(model_path=str(model.path), verbose=False, **options)
+        finally:
+            llama.llama_cpp.llama_model_default_params = defaults
+
+
+def system_info() -> str:
+    """llama.cpp's one-line report of the CPU features it was built for and found (``AVX2 = 1 | AMX_INT8 = 0 ...``)."""
+    return (llama.llama_print_system_info() or b"").decode("utf-8", "replace")
 
 
 def unload(name: str | None = None) -> list[Model]:
@@ -71,32 +108,41 @@ def _init_backend() -> None:
     global _log_callback
     if _log_callback is not None:
         return
-    if os.environ.get("LMLANG_DEBUG") == "1":
-        _log_callback = llama.llama_log_callback(_print_log)
-    else:
-        _log_callback = llama.llama_log_callback(_ignore_log)
+    _log_callback = llama.llama_log_callback(_on_log)
     llama.llama_log_set(_log_callback, None)
     llama.llama_backend_init()
 
 
-def _ignore_log(level: int, text: bytes, user_data: object) -> None:
-    pass
-
-
-def _print_log(level: int, text: bytes, user_data: object) -> None:
-    os.write(2, text or b"")
+def _on_log(level: int, text: bytes, user_data: object) -> None:
+    if _load_log is not None and text:
+        _load_log.append(text.decode("utf-8", "replace"))
+    if text and os.environ.get("LMLANG_DEBUG") == "1":
+        os.write(2, text)
 
 
 class Model:
     """A loaded GGUF model with its vocabulary and one llama.cpp context shared by its sequences."""
 
-    def __init__(self, name: str, path: pathlib.Path, *, n_ctx: int, n_threads: int, n_seq_max: int) -> None:
+    def __init__(self, name: str, path: pathlib.Path, *, n_ctx: int, n_threads: int, n_seq_max: int,
+                 buffers: hardware.BufferChoice) -> None:
+        global _load_log
         self.name = name
         self.path = path
         self.n_ctx = n_ctx
         self.evaluated_tokens = 0
         self._handles: _Handles | None = None
-        weights = llama.llama_model_load_from_file(str(path).encode(), llama.llama_model_default_params())
+        #: whether llama.cpp was allowed to repack the weights into its extra buffer types, and why
+        self.extra_buffer_types: hardware.BufferChoice = buffers
+        params = llama.llama_model_default_params()
+        params.use_extra_bufts = buffers.enabled
+        _load_log = log = []
+        try:
+            weights = llama.llama_model_load_from_file(str(path).encode(), params)
+        finally:
+            _load_log = None
+        #: the llama.cpp buffers holding the weights, as its load log names them (``CPU_Mapped``, ``CPU_REPACK``)
+        self.buffer_types: tuple[str, ...] = tuple(dict.fromkeys(
+            match.group(1) for line in "".join(log).splitlines() if (match := _BUFFER_LINE.search(line))))
         if not weights:
             raise ModelError(None, f"{path} is not a valid GGUF model file (llama.cpp cannot load it: cut short, "
                                    "damaged, or a model kind this llama.cpp does not know): copy or convert it again")

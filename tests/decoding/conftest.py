@@ -11,10 +11,9 @@ import pytest
 @pytest.fixture(scope="session")
 def plain_smollm2(smollm2):
     """llama-cpp-python's own ``Llama`` on SmolLM2's file: the independent reference for log-probabilities."""
-    import llama_cpp
+    from lmlang.models.llama import plain_llama
 
-    return llama_cpp.Llama(str(smollm2.path), n_ctx=512, logits_all=True, verbose=False, flash_attn=False,
-                           n_threads=2)
+    return plain_llama(smollm2, n_ctx=512, logits_all=True, flash_attn=False, n_threads=2)
 
 
 def plain_logprob(llm, prompt: list[int], continuation: list[int]) -> float:

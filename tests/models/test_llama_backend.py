@@ -274,10 +274,10 @@ def greedy(model: Model, prompt: list[int], count: int) -> list[int]:
 
 
 def test_greedy_generation_matches_llama_cpp_python(model: Model) -> None:
-    from llama_cpp import Llama
+    from lmlang.models.llama import plain_llama
 
     prompt = model.tokenize(PROMPT, bos=True)
-    reference = Llama(model_path=str(model.path), n_ctx=512, verbose=False)
+    reference = plain_llama(model, n_ctx=512)
     try:
         expected = list(itertools.islice(reference.generate(prompt, top_k=1, temp=0.0), 20))
     finally:
