@@ -61,7 +61,7 @@ CASES = [
 
 
 def vocabulary(model: llama.Model) -> Vocabulary:
-    return Vocabulary(model.token_bytes, model.special_tokens, model.eog_tokens, str(model.path))
+    return model.vocabulary()
 
 
 def lmlang_case(model: llama.Model, vocab: Vocabulary, where: str, value: str, repeats: int) -> dict:

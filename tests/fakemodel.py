@@ -18,6 +18,8 @@ from typing import Callable, Mapping, Sequence as Seq
 
 import numpy as np
 
+from lmlang.masks import Vocabulary
+
 EOS = "<eos>"
 Script = Callable[[str], Mapping[str, float]]
 
@@ -34,6 +36,7 @@ class FakeModel:
         self.bos_token: int | None = None
         self.closed = False
         self._embeddings = embeddings
+        self._vocabulary: Vocabulary | None = None
         pieces = [b""] + [w.encode() for w in words]
         pieces += [bytes([b]) for b in range(256) if bytes([b]) not in pieces]
         self.token_bytes: list[bytes] = pieces
@@ -62,6 +65,11 @@ class FakeModel:
                     at += size
                     break
         return tokens
+
+    def vocabulary(self) -> Vocabulary:
+        if self._vocabulary is None:
+            self._vocabulary = Vocabulary(self.token_bytes, self.special_tokens, self.eog_tokens, str(self.path))
+        return self._vocabulary
 
     def detokenize(self, tokens: Seq[int]) -> bytes:
         return b"".join(self.token_bytes[t] for t in tokens)

@@ -70,14 +70,10 @@ class Decoder:
         self.pool = pool or SequencePool(model)
         self.blocks = blocks
         self.matchers: BoundedCache[tuple[Any, ...], TokenMatcher] = BoundedCache("matchers", matchers)
-        self._vocabulary: Vocabulary | None = None
 
     @property
     def vocabulary(self) -> Vocabulary:
-        if self._vocabulary is None:
-            m = self.model
-            self._vocabulary = Vocabulary(m.token_bytes, m.special_tokens, m.eog_tokens, str(m.path))
-        return self._vocabulary
+        return self.model.vocabulary()
 
     def prompt(self) -> Prompt:
         """An empty prompt on this model's cache."""

@@ -23,6 +23,7 @@ import llama_cpp as llama
 import numpy
 
 from lmlang.errors import ModelError, UsageError
+from lmlang.masks.vocabulary import Vocabulary
 from lmlang.models import hardware
 from lmlang.models.registry import resolve
 
@@ -165,6 +166,7 @@ class Model:
         # seq id -> row of the context's output buffer holding that sequence's current logits
         self._live: dict[int, int] = {}
         self._markers: dict[str, tuple[str, str]] = {}
+        self._vocabulary: Vocabulary | None = None
 
     # llama.cpp's objects, read through the model so that a closed model fails with a sentence, not a crash
     def _open(self) -> _Handles:
@@ -261,6 +263,12 @@ class Model:
         self.token_bytes: list[bytes] = pieces
         self.special_tokens: frozenset[int] = frozenset(special)
         self.eog_tokens: frozenset[int] = frozenset(eog)
+
+    def vocabulary(self) -> Vocabulary:
+        """The tokens as the masks see them (their bytes, which are special, which end the text); made once."""
+        if self._vocabulary is None:
+            self._vocabulary = Vocabulary(self.token_bytes, self.special_tokens, self.eog_tokens, str(self.path))
+        return self._vocabulary
 
     # -- text <-> tokens -------------------------------------------------------------------------------------
 

@@ -171,7 +171,7 @@ def test_unenforceable_forms_are_refused():
 
 
 def test_matcher_keys_name_the_language_and_masks(smollm2):
-    vocab = Vocabulary(smollm2.token_bytes, smollm2.special_tokens, smollm2.eog_tokens, str(smollm2.path))
+    vocab = smollm2.vocabulary()
     p = plan("X", 'X in ["yes", "no"]')
     m = p.matcher(vocab)
     assert p.matcher_key(vocab) == plan("X", 'X in ["no", "yes"]').matcher_key(vocab)

@@ -122,7 +122,7 @@ def test_few_allowed_tokens_are_chosen_without_writing_the_row(request, model_na
     model = request.getfixturevalue("smollm2" if model_name == "smollm2" else "gemma")
     logits = fresh_logits(model, model.tokenize("A dozen eggs is " + written))
     logits.flags.writeable = False
-    vocab = Vocabulary(model.token_bytes, model.special_tokens, model.eog_tokens, str(model.path))
+    vocab = model.vocabulary()
     matcher = TokenMatcher(from_regex(r"[0-9]+"), vocab)
     state = matcher.start()
     for token in model.tokenize(written):
@@ -152,7 +152,7 @@ def test_greedy_takes_the_top_token_unmasked_only_where_the_mask_would_pick_it_t
     from lmlang.masks import TokenMatcher, Vocabulary, from_regex
 
     model = request.getfixturevalue("smollm2" if model_name == "smollm2" else "gemma")
-    vocab = Vocabulary(model.token_bytes, model.special_tokens, model.eog_tokens, str(model.path))
+    vocab = model.vocabulary()
     matcher = TokenMatcher(from_regex(r"[A-Za-z ,.]+"), vocab, 60)
     shortcuts = 0
     for prompt, written in [("The cat sat on the", ""), ("My name is", " Anna"), ("1, 2, 3,", " four"),

@@ -8,7 +8,7 @@ from lmlang.masks import Vocabulary
 
 
 def vocabulary_of(model) -> Vocabulary:
-    return Vocabulary(model.token_bytes, model.special_tokens, model.eog_tokens, str(model.path))
+    return model.vocabulary()
 
 
 @pytest.fixture(scope="session")
