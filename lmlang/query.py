@@ -128,7 +128,7 @@ def load(model: str | None = None, *, extra_buffer_types: bool | None = None) ->
     llama.cpp's AMX kernels would run, since they crash (README, "Troubleshooting"). A model already loaded keeps
     its buffers: unload it first to change them.
     """
-    llama.load(model, extra_buffer_types=extra_buffer_types)
+    default_session().load(model, extra_buffer_types=extra_buffer_types)
 
 
 def unload(model: str | None = None) -> None:

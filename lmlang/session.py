@@ -57,6 +57,14 @@ class Session:
 
         return llama.load(name)
 
+    def load(self, model: str | None = None, *, extra_buffer_types: bool | None = None) -> Any:
+        """Load ``model`` now instead of on its first run (``extra_buffer_types``: see ``lmlang.load``)."""
+        if self._given is not None:
+            return self.model(model)
+        from lmlang.models import llama
+
+        return llama.load(model, extra_buffer_types=extra_buffer_types)
+
     def resolve(self, model: str | None) -> None:
         """Nothing if ``model`` names a model of this session (without loading it), else a ModelError."""
         if self._given is None:

@@ -9,6 +9,5 @@ npm ci --no-progress --loglevel=error
 npm run --silent test:grammar
 rm -rf dist out
 mkdir -p dist
-npm run --silent bundle -- --log-level=warning
-npx --no-install vsce package --no-dependencies --out dist/ </dev/null
+npx --no-install vsce package --out dist/ </dev/null  # bundles first (the vscode:prepublish script)
 ls dist/*.vsix
