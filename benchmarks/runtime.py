@@ -198,7 +198,8 @@ def whole_query(name: str, repeats: int, count: int) -> dict[str, float]:
     ours, theirs, generated = [], [], 0
     try:
         for _ in range(repeats + 1):  # the first round warms both up
-            lmlang.default_session().close()  # a fresh cache each round: the prompt must be evaluated, as for the reference
+            # A fresh cache each round: the prompt must be evaluated, as for the reference.
+            lmlang.default_session().close()
             result = query.run(name, decoder_args={"max_tokens": count}, prompt=STORY)
             generated = result.stats.generated_tokens
             ours.append(result.stats.seconds)

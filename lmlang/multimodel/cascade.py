@@ -108,8 +108,8 @@ def _resample(runner: ModelRunner, run: Run, event: BlockEvent, settings: Decode
     return values
 
 
-def _probed(blocks: BlockRunner, probe: Probe, models: list[str], run: Run, event: BlockEvent, settings: DecoderSettings,
-            scope: dict[str, Any]) -> dict[str, Any]:
+def _probed(blocks: BlockRunner, probe: Probe, models: list[str], run: Run, event: BlockEvent,
+            settings: DecoderSettings, scope: dict[str, Any]) -> dict[str, Any]:
     statement = event.statement
     if probe.model not in models:
         raise UsageError(statement.span, f"the cascade has no model {probe.model} (it has {', '.join(models)})")
@@ -119,7 +119,8 @@ def _probed(blocks: BlockRunner, probe: Probe, models: list[str], run: Run, even
         stage.close()
         raise stage.error
     verdict = Verdict(False)
-    score = measure(probe.score, scope, stage, lambda k: _resample(stage_runner, run, event, settings, stage, k), verdict)
+    score = measure(probe.score, scope, stage, lambda k: _resample(stage_runner, run, event, settings, stage, k),
+                    verdict)
     probe.records.append({"score": float(score), "prefill_tokens": stage.prefill_tokens,
                           "generated_tokens": stage.generated_tokens, "seconds": stage.total_seconds})
     settle(run, stage, adopted=True)

@@ -47,8 +47,8 @@ def _options(statement: ast.Ensemble, scope: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def _run_voters(blocks: BlockRunner, run: Run, event: BlockEvent, settings: DecoderSettings, statement: ast.Ensemble, models: list[str],
-                samples: int, temperature: float) -> list[Stage]:
+def _run_voters(blocks: BlockRunner, run: Run, event: BlockEvent, settings: DecoderSettings, statement: ast.Ensemble,
+                models: list[str], samples: int, temperature: float) -> list[Stage]:
     voters = []
     base = settings.seed if settings.seed is not None else 0
     for name, expr in zip(models, statement.models):

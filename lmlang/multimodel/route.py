@@ -59,7 +59,8 @@ class Header:
         return "\n".join(str(x) for x in self.inputs)
 
 
-def run_route(blocks: BlockRunner, current: ModelRunner, run: Run, event: BlockEvent, settings: DecoderSettings) -> dict[str, Any]:
+def run_route(blocks: BlockRunner, current: ModelRunner, run: Run, event: BlockEvent,
+              settings: DecoderSettings) -> dict[str, Any]:
     statement = event.statement
     assert isinstance(statement, ast.Route)
     scope = block_scope(event, run)

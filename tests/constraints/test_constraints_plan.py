@@ -7,7 +7,6 @@ import pytest
 
 from lmlang.constraints import plan_hole
 from lmlang.errors import ConstraintError, InputError, NotEnforcedError
-from lmlang.masks import Vocabulary
 from lmlang.source import Source
 from lmlang.syntax.ast import Expr, HoleType
 
