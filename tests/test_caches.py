@@ -65,3 +65,20 @@ def test_compiled_queries_leave_no_module_behind() -> None:
         del query
     gc.collect()
     assert _query_modules() <= before + 1
+
+
+def test_a_sessions_caches_are_bounded_and_cleared() -> None:
+    from fakemodel import FakeModel
+
+    fake = FakeModel([" a", " b"], lambda text: {" a": 1.0, " b": 0.5, "<eos>": 0.0})
+    session = lmlang.Session(models={"fake": fake}, matchers=3, embeddings=2)
+    for i in range(8):
+        lmlang.compile(f'"Q{i}:[X]" where REGEX(X, r"( a| b){{1,{i + 1}}}")').run(session=session)
+    decoder = session.decoder(fake)
+    assert len(decoder.matchers) == 3
+    for text in ("one", "two", "three"):
+        session.embed(decoder, text)
+    assert len(session.embeddings) == 2
+    session.clear()
+    assert len(decoder.matchers) == 0 and len(session.embeddings) == 0
+    assert all(entries == 0 for entries, _ in process_cache_sizes().values())
