@@ -4,7 +4,7 @@
 
 ``--peers`` is the Python of a separate venv holding the peers (never lmlang dependencies)::
 
-    python3 -m venv peers && peers/bin/pip install llama-cpp-python==0.3.36 guidance==0.3.1 outlines jsonschema
+    python3 -m venv peers && peers/bin/pip install llama-cpp-python==0.3.36 guidance==0.3.1 outlines numba jsonschema
 
 The peers' side is ``benchmarks/end_to_end_peers.py``, run in that venv on the same GGUF file with the same thread
 count and the same extra-buffer choice as lmlang (llama.cpp's AMX kernels crash: see the README). Each task is timed
