@@ -25,7 +25,7 @@ import re
 import textwrap
 from typing import Any, Iterable, Iterator
 
-from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS
+from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS, canonical
 from lmlang.decoding.catalog import COMMON_ARGS, DECODERS, LMQL_ONLY, decoder_args
 from lmlang.errors import CheckError
 from lmlang.source import Span
@@ -117,9 +117,9 @@ class _Checker:
     def _check_call(self, constraint: Expr, call: pyast.Call) -> Iterator[CheckError]:
         name = call.func.id  # type: ignore[attr-defined]
         span = constraint.span_of(call.func)
-        if name in self.defined and name not in CONSTRAINT_FUNCTIONS:
+        if name in self.defined:  # the query's own names shadow the language's, as in Python
             return
-        signature = CONSTRAINT_FUNCTIONS.get(name)
+        signature = CONSTRAINT_FUNCTIONS.get(canonical(name))
         if signature is None:
             if name not in _BUILTINS and not self.wildcard_import:
                 yield CheckError(span, _unknown_function(name))
@@ -134,7 +134,7 @@ class _Checker:
 def _constrained_variables(tree: pyast.AST) -> Iterator[pyast.Name]:
     """The variable of every constraint in ``tree`` that names one."""
     for node in pyast.walk(tree):
-        if isinstance(node, pyast.Call) and isinstance(node.func, pyast.Name) and node.func.id in _CONSTRAINING:
+        if isinstance(node, pyast.Call) and isinstance(node.func, pyast.Name) and canonical(node.func.id) in _CONSTRAINING:
             if node.args and isinstance(node.args[0], pyast.Name):
                 yield node.args[0]
         elif isinstance(node, pyast.Compare):
@@ -189,7 +189,7 @@ def _check_decoder(decoder: DecoderClause) -> Iterator[CheckError]:
         return
     accepted = decoder_args(decoder.name)
     for argument in decoder.args:
-        if decoder.name == "argmax" and argument.name == "n" and argument.value.source.strip() != "1":
+        if decoder.name == "argmax" and argument.name == "n" and _literal(argument.value) not in (1, None):
             yield CheckError(argument.span, "argmax gives one result: use sample(n=...) or beam(n=...) for several")
         if argument.name not in accepted:
             own = DECODERS[decoder.name].args
@@ -198,6 +198,14 @@ def _check_decoder(decoder: DecoderClause) -> Iterator[CheckError]:
                 argument.span,
                 f"{decoder.name} does not take '{argument.name}': {takes} the common options {', '.join(COMMON_ARGS)}",
             )
+
+
+def _literal(value: Expr) -> Any:
+    """A constant written in the query, or None for a computed value (the runtime checks it)."""
+    try:
+        return pyast.literal_eval(value.source.strip())
+    except (ValueError, SyntaxError):
+        return None
 
 
 def _check_decoder_option(value: Expr) -> Iterator[CheckError]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from lmlang.constraints import meaning
 from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS
-from lmlang.constraints.conditions import Condition, Translator, evaluate
+from lmlang.constraints.conditions import Condition, Translator, evaluate, finite
 from lmlang.errors import ConstraintError, InputError
 from lmlang.masks import (Automaton, TokenMatcher, Vocabulary, any_text, firing_phrases, from_regex, intersect,
                           until_stop)
@@ -192,13 +192,16 @@ def _mask_language(var: str, conditions: list[Condition]) -> tuple[Automaton | N
     if low > 0:
         automaton = intersect(automaton, from_regex(meaning.char_count(low, None)))
     involved = languages + bounded
+    # Finitely many values (`P in [...]`) end by themselves, so a stop phrase none of them contains is moot, as
+    # in LMQL; with endless values, a stop that can never happen is surely a mistake.
+    moot_stops = finite(automaton)
     if not automaton.empty and stopping:
         automaton = until_stop(automaton, tuple(s for c in stopping for s in c.stops))
         involved += stopping
     if automaton.empty or (high is not None and int(automaton.min_chars[automaton.start]) > high):
         sources = " and ".join(c.source for c in involved)
         raise ConstraintError(_covering(involved), f"the constraints on {var} cannot all hold: {sources}")
-    if stopping:
+    if stopping and not moot_stops:
         _check_stops_can_end(var, stopping, languages + bounded, firing_phrases(automaton))
     return automaton, high
 

@@ -25,8 +25,9 @@ from lmlang.decoding.decorator import Decorators
 from lmlang.decoding.hole import HoleCursor, HoleOutcome, HoleRequest, generate
 from lmlang.decoding.sampler import Sampler
 from lmlang.errors import ConstraintError, LmlangWarning, QueryRuntimeError, UsageError
-from lmlang.interpret.execution import (BlockEvent, CompiledProgram, Execution, Finished, HoleEvent,
+from lmlang.interpret.execution import (NO_RETURN, BlockEvent, CompiledProgram, Execution, Finished, HoleEvent,
                                         NestedEvent, RoleEvent, TextEvent)
+from lmlang.interpret import namespace
 from lmlang.interpret.prompt import Prompt
 from lmlang.masks import Vocabulary
 from lmlang.models.kvcache import SequencePool
@@ -131,6 +132,7 @@ class Run:
         self.logprob = 0.0
         self.nested: list[tuple[int, int, str | None, int]] = []  # the prompt where each open nested query began
         self.trace: list[dict[str, Any]] = []  # the stages of its multi-model blocks (lmlang.multimodel)
+        execution.context.attach(lambda: self.prompt.text, lambda: self.variables)  # LMQL's `context`
 
     def fork(self) -> Run:
         """An independent copy at the same event (the cache sequence forked, sharing what is evaluated)."""
@@ -234,10 +236,18 @@ class Decoder:
         if event.entering:
             run.nested.append(run.prompt.mark())
             return None
-        run.prompt.rewind(run.nested.pop())
-        text = "" if event.value is None else str(event.value)
-        value, text = _decorators(event).finish(event.value, text, _state(run))
-        run.prompt.add_text(text)
+        mark = run.nested.pop()
+        if event.value is NO_RETURN:  # no `return VALUE`: a macro, whose text stays in the prompt and is the value
+            text = "".join(run.prompt.parts[mark[0]:])
+            value, shown = _decorators(event).finish(text, text, _state(run))
+            if shown != text:
+                run.prompt.rewind(mark)
+                run.prompt.add_text(shown)
+            text = shown
+        else:
+            run.prompt.rewind(mark)
+            value, text = _decorators(event).finish(event.value, str(event.value), _state(run))
+            run.prompt.add_text(text)
         if event.site.depth == 0:
             run.variables[event.site.hole.name] = value
             if on_text is not None and text and not run.nested:
@@ -339,7 +349,7 @@ class Decoder:
         dist = site.distribution
         assert dist is not None
         try:
-            candidates = list(eval(compile(dist.values.python(), "<distribution>", "eval"), {}, event.env))
+            candidates = list(namespace.evaluate(dist.values.python(), event.env, filename="<distribution>"))
         except Exception as err:
             raise QueryRuntimeError(dist.values.span, f"the candidates of distribution {dist.var} could not be "
                                                       f"computed: {type(err).__name__}: {err}") from None
@@ -411,8 +421,9 @@ class Decoder:
 
     def _result(self, run: Run, value: Any, seconds: float) -> Result:
         stats = Stats(run.prompt.prefill_tokens, run.generated_tokens, seconds)
-        return Result(run.prompt.text, dict(run.variables), value, self.model.name, stats, dict(run.scores),
-                      dict(run.distributions), run.logprob, list(run.trace))
+        returned = value is not NO_RETURN
+        return Result(run.prompt.text, dict(run.variables), value if returned else None, self.model.name, stats,
+                      dict(run.scores), dict(run.distributions), run.logprob, list(run.trace), returned)
 
 
 def _last_hole(program: CompiledProgram) -> int:
