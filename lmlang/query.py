@@ -290,7 +290,7 @@ def _docstring_query(fn: Callable[..., Any]) -> tuple[str, str, int]:
     The query is the docstring as written in the source, as LMQL reads it: ``"\\n"`` inside it stays the two
     characters a query string then reads as a newline, where Python's ``__doc__`` would hold a line break."""
     found = _docstring_source(fn)
-    doc, opening = found if found is not None else (fn.__doc__, None)
+    doc, opening = found if found is not None else (_reescaped(fn.__doc__ or ""), None)
     if not doc or not doc.strip():
         raise UsageError(None, f"{fn.__name__} has no docstring: @lmlang.query needs the query as its docstring")
     lines = doc.split("\n")
@@ -325,7 +325,47 @@ def _docstring_source(fn: Callable[..., Any]) -> tuple[str, int] | None:
     quoted = re.fullmatch(r"[rRuU]?(\"\"\"|\'\'\'|\"|\')(.*)\1", spelled, re.DOTALL)
     if quoted is None:  # implicit concatenation or a byte-string: the value is what there is
         return None
+    if inspect.cleandoc(literal.value.value) != inspect.cleandoc(fn.__doc__ or ""):
+        return None  # the source found is not the one the function was made from (a file changed since)
     return quoted.group(2), first + literal.value.lineno - 1
+
+
+def _reescaped(doc: str) -> str:
+    """A docstring's value with the escapes it lost written again where that is sure: a line break or another
+    control character inside a one-line string literal can only have been an escape (``"\\n"``), since such a
+    literal cannot span lines. Line breaks elsewhere, and in triple-quoted strings, mean the same either way."""
+    out: list[str] = []
+    quote: str | None = None
+    i = 0
+    while i < len(doc):
+        char = doc[i]
+        if quote is None:
+            if char == "#":  # a comment: quotes in it open nothing
+                end = doc.find("\n", i)
+                end = len(doc) if end < 0 else end
+                out.append(doc[i:end])
+                i = end
+            elif char in "'\"":
+                quote = doc[i:i + 3] if doc[i:i + 3] in ('"""', "\'\'\'") else char
+                out.append(quote)
+                i += len(quote)
+            else:
+                out.append(char)
+                i += 1
+        elif char == "\\":
+            out.append(doc[i:i + 2])
+            i += 2
+        elif doc.startswith(quote, i):
+            out.append(quote)
+            i += len(quote)
+            quote = None
+        elif len(quote) == 1 and char < " " and char != "\t":
+            out.append(repr(char)[1:-1])
+            i += 1
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
 
 
 def _model_literal(expr: ast.Expr) -> str | None:

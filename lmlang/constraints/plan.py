@@ -89,7 +89,7 @@ def plan_hole(
     scope = {**env, **values}
     conjuncts = [(expr, node) for expr in where for node in _conjuncts(expr.python().body)]
     mine = [(expr, node) for expr, node in conjuncts if _concerns(expr, node, var, scope, holes)]
-    value_type = _value_type(var, hole_type, [node for _, node in mine])
+    value_type = _value_type(var, hole_type, [node for _, node in mine], scope)
     numeric = value_type if value_type != "str" else None
     conditions = []
     type_condition = _type_condition(var, hole_type)
@@ -146,14 +146,14 @@ def _free_names(node: pyast.expr) -> set[str]:
     return {n.id for n in pyast.walk(node) if isinstance(n, pyast.Name) and id(n) not in called} - bound
 
 
-def _value_type(var: str, hole_type: HoleType | None, nodes: list[pyast.expr]) -> str:
+def _value_type(var: str, hole_type: HoleType | None, nodes: list[pyast.expr], scope: Mapping[str, object]) -> str:
     if hole_type is not None and hole_type.kind in ("int", "float"):
         return hole_type.kind
     called = {
         n.func.id
         for n in nodes
         if isinstance(n, pyast.Call) and isinstance(n.func, pyast.Name) and n.args
-        and isinstance(n.args[0], pyast.Name) and n.args[0].id == var
+        and isinstance(n.args[0], pyast.Name) and n.args[0].id == var and n.func.id not in scope  # shadowed: theirs
     }
     return "int" if "INT" in called else "float" if "FLOAT" in called else "json" if "JSON" in called else "str"
 

@@ -36,7 +36,7 @@ from lmlang.source import Span
 from lmlang.syntax import ast
 
 DEFAULT_MAX_TOKENS = 256  # per hole, unless the decoder clause or a constraint says otherwise
-SEARCHES = ("beam", "beam_sample", "best_k")  # decoders that search over several runs of the program
+SEARCHES = ("beam", "beam_sample", "best_k", "beam_var")  # decoders that search over several runs of the program
 
 # Called with each piece of text as it is produced, and whether the model wrote it.
 TextSink = Callable[[str, bool], None]
@@ -106,7 +106,7 @@ class DecoderSettings:
 
     def sampler(self, seed_offset: int = 0) -> Sampler:
         """The token chooser of one run (the ``seed_offset``-th); greedy for the decoders that do not sample."""
-        if self.name in ("argmax", "beam", "best_k"):
+        if self.name in ("argmax", "beam", "best_k", "beam_var"):
             return Sampler(temperature=0.0)
         seed = None if self.seed is None else self.seed + seed_offset
         return Sampler(self.temperature, self.top_k, self.top_p, seed)
