@@ -132,7 +132,15 @@ class _Checker:
 
 
 def _constrained_variables(tree: pyast.AST) -> Iterator[pyast.Name]:
-    """The variable of every constraint in ``tree`` that names one."""
+    """The variable of every constraint in ``tree`` that names one (not a comprehension's or lambda's own)."""
+    own = {n.id for c in pyast.walk(tree) if isinstance(c, pyast.comprehension) for n in pyast.walk(c.target)
+           if isinstance(n, pyast.Name)}
+    own |= {a.arg for f in pyast.walk(tree) if isinstance(f, pyast.Lambda) for a in pyast.walk(f.args)
+            if isinstance(a, pyast.arg)}
+    yield from (name for name in _named_variables(tree) if name.id not in own)
+
+
+def _named_variables(tree: pyast.AST) -> Iterator[pyast.Name]:
     for node in pyast.walk(tree):
         if isinstance(node, pyast.Call) and isinstance(node.func, pyast.Name) and canonical(node.func.id) in _CONSTRAINING:
             if node.args and isinstance(node.args[0], pyast.Name):

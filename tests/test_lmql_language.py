@@ -194,3 +194,7 @@ def test_a_docstring_query_with_escapes_compiles_under_python_c() -> None:
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == repr(["Q: capital of ", "?\nA:"])
+
+
+def test_comprehension_and_lambda_variables_are_not_holes_to_the_checker() -> None:
+    assert problems('ok = "abc"\n"[X]" where all(ch in ok for ch in X) and (lambda v: v != "")(X)') == []
