@@ -83,7 +83,7 @@ class Query:
                                    f"pass {flags} (or {missing[0]}=... in Python)")
         return program
 
-    def run(self, model: str | None = None, /, *, decoder: str | None = None,
+    def run(self, /, model: str | None = None, *, decoder: str | None = None,
             decoder_args: Mapping[str, Any] | None = None, on_text: TextSink | None = None,
             reuse_prompts: bool = False, **inputs: Any) -> Result | list[Result]:
         """Run the query. ``model`` overrides the ``from`` clause; ``decoder``/``decoder_args`` override the

@@ -230,9 +230,9 @@ class Decoder:
         return self.close_hole(run, hole, generate(hole.cursor, sampler))
 
     def _nest(self, run: Run, event: NestedEvent, on_text: TextSink | None) -> Any:
-        """A nested query's instructions and holes stand in the prompt while it runs; when it returns, they
-        leave the prompt (and the cache), and its return value is written in their place, as in LMQL. The
-        hole's value (after its decorators) when leaving."""
+        """A nested query's instructions and holes stand in the prompt while it runs; when it returns a value, they
+        leave the prompt (and the cache), and the value is written in their place, as in LMQL (``None`` too); one
+        that returns none is a macro. The hole's value (after its decorators) when leaving."""
         if event.entering:
             run.nested.append(run.prompt.mark())
             return None
