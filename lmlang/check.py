@@ -25,7 +25,7 @@ import re
 import textwrap
 from typing import Any, Callable, Iterable, Iterator
 
-from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS
+from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS, canonical
 from lmlang.decoding.catalog import COMMON_ARGS, DECODERS, LMQL_ONLY, decoder_args
 from lmlang.errors import CheckError
 from lmlang.source import Span
@@ -128,9 +128,9 @@ class _Checker:
     def _check_call(self, constraint: Expr, call: pyast.Call) -> Iterator[CheckError]:
         name = call.func.id  # type: ignore[attr-defined]
         span = constraint.span_of(call.func)
-        if name in self.defined and name not in CONSTRAINT_FUNCTIONS:
+        if name in self.defined:  # the query's own names shadow the language's, as in Python
             return
-        signature = CONSTRAINT_FUNCTIONS.get(name)
+        signature = CONSTRAINT_FUNCTIONS.get(canonical(name))
         if signature is None:
             if name not in _BUILTINS and not self.wildcard_import:
                 yield CheckError(span, _unknown_function(name), code="unknown-function")
@@ -143,9 +143,17 @@ class _Checker:
 
 
 def _constrained_variables(tree: pyast.AST) -> Iterator[pyast.Name]:
-    """The variable of every constraint in ``tree`` that names one."""
+    """The variable of every constraint in ``tree`` that names one (not a comprehension's or lambda's own)."""
+    own = {n.id for c in pyast.walk(tree) if isinstance(c, pyast.comprehension) for n in pyast.walk(c.target)
+           if isinstance(n, pyast.Name)}
+    own |= {a.arg for f in pyast.walk(tree) if isinstance(f, pyast.Lambda) for a in pyast.walk(f.args)
+            if isinstance(a, pyast.arg)}
+    yield from (name for name in _named_variables(tree) if name.id not in own)
+
+
+def _named_variables(tree: pyast.AST) -> Iterator[pyast.Name]:
     for node in pyast.walk(tree):
-        if isinstance(node, pyast.Call) and isinstance(node.func, pyast.Name) and node.func.id in _CONSTRAINING:
+        if isinstance(node, pyast.Call) and isinstance(node.func, pyast.Name) and canonical(node.func.id) in _CONSTRAINING:
             if node.args and isinstance(node.args[0], pyast.Name):
                 yield node.args[0]
         elif isinstance(node, pyast.Compare):
@@ -200,8 +208,9 @@ def _check_decoder(decoder: DecoderClause) -> Iterator[CheckError]:
         return
     accepted = decoder_args(decoder.name)
     for argument in decoder.args:
-        if decoder.name == "argmax" and argument.name == "n" and argument.value.source.strip() != "1":
-            yield CheckError(argument.span, "argmax gives one result: use sample(n=...) or beam(n=...) for several", code="decoder-argument")
+        if decoder.name == "argmax" and argument.name == "n" and _literal(argument.value) not in (1, None):
+            yield CheckError(argument.span, "argmax gives one result: use sample(n=...) or beam(n=...) for several",
+                             code="decoder-argument")
         if argument.name not in accepted:
             own = DECODERS[decoder.name].args
             takes = f"it takes {', '.join(own)} and" if own else "it takes only"
@@ -210,6 +219,14 @@ def _check_decoder(decoder: DecoderClause) -> Iterator[CheckError]:
                 f"{decoder.name} does not take '{argument.name}': {takes} the common options {', '.join(COMMON_ARGS)}",
                 code="decoder-argument",
             )
+
+
+def _literal(value: Expr) -> Any:
+    """A constant written in the query, or None for a computed value (the runtime checks it)."""
+    try:
+        return pyast.literal_eval(value.source.strip())
+    except (ValueError, SyntaxError):
+        return None
 
 
 def _check_decoder_option(value: Expr) -> Iterator[CheckError]:

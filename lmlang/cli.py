@@ -160,7 +160,7 @@ def _summarize(results: list[Result]) -> None:
                 print(result.prompt)
         for name, value in result.variables.items():
             print(f"{name} = {value!r}")
-        if result.return_value is not None:
+        if result.returned:
             print(f"return {result.return_value!r}")
     for result in results:
         if result.trace:

@@ -9,6 +9,7 @@ which owns the loaded models and what is kept for them.
 from __future__ import annotations
 
 import ast as pyast
+import dataclasses
 import functools
 import inspect
 import re
@@ -22,7 +23,7 @@ from lmlang.decoding.catalog import DECODERS, carried_over, decoder_args
 from lmlang.decoding.decoder import Decoder
 from lmlang.decoding.settings import DecoderSettings, TextSink
 from lmlang.errors import InputError, ModelError, UsageError
-from lmlang.interpret import execution
+from lmlang.interpret import namespace
 from lmlang.interpret.execution import NESTED_ENTRY, CompiledProgram
 from lmlang.result import Result
 from lmlang.session import Session, default_session
@@ -44,8 +45,14 @@ class Query:
 
     @property
     def model_name(self) -> str | None:
-        """The model the query's ``from`` clause names, if any."""
-        return _model_of(self.program.model) if self.program.model is not None else None
+        """The model the query's ``from`` clause names as a string, if any."""
+        if self.program.model is None or _model_literal(self.program.model) is None:
+            return None
+        return _model_of(self.program.model, {})
+
+    def model_for(self, inputs: Mapping[str, Any]) -> str | None:
+        """The model the ``from`` clause names, a Python expression (``from MODEL``) evaluated in ``inputs``."""
+        return _model_of(self.program.model, inputs) if self.program.model is not None else None
 
     def compiled(self, input_names: tuple[str, ...]) -> CompiledProgram:
         if input_names not in self._compiled:
@@ -63,7 +70,7 @@ class Query:
                                    f"pass {flags} (or {missing[0]}=... in Python)")
         return program
 
-    def run(self, model: str | None = None, *, decoder: str | None = None,
+    def run(self, /, model: str | None = None, *, decoder: str | None = None,
             decoder_args: Mapping[str, Any] | None = None, on_text: TextSink | None = None,
             reuse_prompts: bool = False, session: Session | None = None, **inputs: Any) -> Result | list[Result]:
         """Run the query. ``model`` overrides the ``from`` clause; ``decoder``/``decoder_args`` override the
@@ -76,31 +83,66 @@ class Query:
         overrides = dict(decoder_args or {})
         if decoder is not None:
             overrides["decoder"] = decoder
-        settings = DecoderSettings.from_clause(self.program.decoder, overrides)
+        settings = DecoderSettings.from_clause(_computed_arguments(self.program.decoder, inputs), overrides)
         program = self.program_for(inputs)
+        if not program.sites:  # nothing to decode: every run gives the same result, so there is one, as in LMQL
+            settings = dataclasses.replace(settings, n=1, k=None)
         reuse = reuse_prompts or bool(settings.cache)
-        results = (session or default_session()).run(program, inputs, settings, model or self.model_name,
+        results = (session or default_session()).run(program, inputs, settings, model or self.model_for(inputs),
                                                       on_text=on_text, reuse_prompts=reuse)
         return results if settings.results > 1 else results[0]
 
-    def score(self, candidates: Sequence[str], model: str | None = None, *, reuse_prompts: bool = False,
+    def score(self, candidates: Sequence[str], /, model: str | None = None, *, reuse_prompts: bool = False,
               session: Session | None = None, **inputs: Any) -> list[float]:
         """The log-probability of each candidate as the value of the query's last hole (the one a
         ``distribution`` clause scores), after running the query up to it; all candidates in one batch."""
-        settings = DecoderSettings.from_clause(self.program.decoder, {})
+        settings = DecoderSettings.from_clause(_computed_arguments(self.program.decoder, inputs), {})
         program = self.compiled(tuple(sorted(inputs)))
         return (session or default_session()).score_program(program, inputs, settings, [str(c) for c in candidates],
-                                                             model or self.model_name, reuse_prompts=reuse_prompts)
+                                                             model or self.model_for(inputs),
+                                                             reuse_prompts=reuse_prompts)
 
 
 def compile(source: str, name: str = "<query>", line_offset: int = 0) -> Query:  # noqa: A001 - the API's name
     """Parse and check ``source``; raises the first ``LmlangSyntaxError``/``CheckError`` found. A source indented
     as a whole (a triple-quoted string in Python code) is dedented first, as LMQL does."""
-    program = parse(textwrap.dedent(source), name, line_offset)
+    program = parse(textwrap.dedent(_without_marker(source)), name, line_offset)
     problems = check(program)
     if problems:
         raise problems[0]
     return Query(program, name)
+
+
+def _without_marker(source: str) -> str:
+    """``source`` without a first line ``lmql`` (LMQL's marker of a query string), kept as an empty line so that
+    line numbers stay; the query may then be indented deeper than the marker, as in a docstring."""
+    first, newline, rest = source.partition("\n")
+    return newline + rest if newline and first.strip() in ("lmql", "lmlang") else source
+
+
+def _computed_arguments(clause: ast.DecoderClause | None, inputs: Mapping[str, Any]) -> ast.DecoderClause | None:
+    """The decoder clause with each argument that is not a constant (``argmax(n=n)``) evaluated in ``inputs``."""
+    if clause is None:
+        return None
+    arguments = []
+    for argument in clause.args:
+        try:
+            pyast.literal_eval(argument.value.source.strip())
+        except (ValueError, SyntaxError):
+            value = _evaluate(argument.value, inputs, "the decoder argument")
+            argument = dataclasses.replace(argument, value=dataclasses.replace(argument.value, source=repr(value)))
+        arguments.append(argument)
+    return dataclasses.replace(clause, args=tuple(arguments))
+
+
+def _evaluate(expr: ast.Expr, inputs: Mapping[str, Any], what: str) -> Any:
+    try:
+        return namespace.evaluate(expr.python(), inputs)
+    except NameError as err:
+        name = getattr(err, "name", None) or str(err)
+        raise InputError(expr.span, f"{what} uses '{name}', which nothing defines: pass it as an input") from None
+    except Exception as err:  # the query's own Python: any failure is the user's to see
+        raise UsageError(expr.span, f"{what} {expr.source.strip()} raised {type(err).__name__}: {err}") from None
 
 
 def compile_file(path: str | Path) -> Query:
@@ -173,10 +215,15 @@ def _query_function(definition: Callable[..., Any] | str, options: Mapping[str, 
                 raise UsageError(None, "a query made from a string takes its inputs by name, as in q(question=...)")
             given = dict(kwargs)
         else:
+            # As in LMQL, a keyword the function does not declare is an input of the query all the same.
+            extra = {} if _takes_any_keyword(signature) else {k: kwargs.pop(k) for k in list(kwargs)
+                                                             if k not in signature.parameters}
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
-            given = dict(bound.arguments)
-        return {**scope.lookup(compiled.compiled(tuple(sorted(given))).missing_inputs(given, set())), **given}
+            given = {**bound.arguments, **extra}
+        program = compiled.compiled(tuple(sorted(given)))
+        wanted = program.missing_inputs(given, set()) + sorted(program.clause_names - set(given))
+        return {**scope.lookup(wanted), **given}
 
     def run_call(*args: Any, **kwargs: Any) -> Result | list[Result]:
         chosen = _call_options(options, kwargs, signature.parameters if signature is not None else {})
@@ -187,8 +234,8 @@ def _query_function(definition: Callable[..., Any] | str, options: Mapping[str, 
     def call(*args: Any, **kwargs: Any) -> Any:
         result = run_call(*args, **kwargs)
         if isinstance(result, list):
-            return [r.return_value if r.return_value is not None else r for r in result]
-        return result.return_value if result.return_value is not None else result
+            return [r.return_value if r.returned else r for r in result]
+        return result.return_value if result.returned else result
 
     def nested(*args: Any, **kwargs: Any) -> Any:
         inputs = inputs_of(args, kwargs)
@@ -202,6 +249,10 @@ def _query_function(definition: Callable[..., Any] | str, options: Mapping[str, 
     call.run = run_call  # type: ignore[attr-defined]
     setattr(call, NESTED_ENTRY, nested)
     return call
+
+
+def _takes_any_keyword(signature: inspect.Signature) -> bool:
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
 
 
 class _Scope:
@@ -240,7 +291,7 @@ def _docstring_query(fn: Callable[..., Any]) -> tuple[str, str, int]:
     The query is the docstring as written in the source, as LMQL reads it: ``"\\n"`` inside it stays the two
     characters a query string then reads as a newline, where Python's ``__doc__`` would hold a line break."""
     found = _docstring_source(fn)
-    doc, opening = found if found is not None else (fn.__doc__, None)
+    doc, opening = found if found is not None else (_reescaped(fn.__doc__ or ""), None)
     if not doc or not doc.strip():
         raise UsageError(None, f"{fn.__name__} has no docstring: @lmlang.query needs the query as its docstring")
     lines = doc.split("\n")
@@ -275,17 +326,67 @@ def _docstring_source(fn: Callable[..., Any]) -> tuple[str, int] | None:
     quoted = re.fullmatch(r"[rRuU]?(\"\"\"|\'\'\'|\"|\')(.*)\1", spelled, re.DOTALL)
     if quoted is None:  # implicit concatenation or a byte-string: the value is what there is
         return None
+    if inspect.cleandoc(literal.value.value) != inspect.cleandoc(fn.__doc__ or ""):
+        return None  # the source found is not the one the function was made from (a file changed since)
     return quoted.group(2), first + literal.value.lineno - 1
 
 
-def _model_of(expr: ast.Expr) -> str:
-    """The model named in a ``from`` clause: a string, or the first argument of ``lmql.model("...")``."""
+def _reescaped(doc: str) -> str:
+    """A docstring's value with the escapes it lost written again where that is sure: a line break or another
+    control character inside a one-line string literal can only have been an escape (``"\\n"``), since such a
+    literal cannot span lines. Line breaks elsewhere, and in triple-quoted strings, mean the same either way."""
+    out: list[str] = []
+    quote: str | None = None
+    i = 0
+    while i < len(doc):
+        char = doc[i]
+        if quote is None:
+            if char == "#":  # a comment: quotes in it open nothing
+                end = doc.find("\n", i)
+                end = len(doc) if end < 0 else end
+                out.append(doc[i:end])
+                i = end
+            elif char in "'\"":
+                quote = doc[i:i + 3] if doc[i:i + 3] in ('"""', "\'\'\'") else char
+                out.append(quote)
+                i += len(quote)
+            else:
+                out.append(char)
+                i += 1
+        elif char == "\\":
+            out.append(doc[i:i + 2])
+            i += 2
+        elif doc.startswith(quote, i):
+            out.append(quote)
+            i += len(quote)
+            quote = None
+        elif len(quote) == 1 and char < " " and char != "\t":
+            out.append(repr(char)[1:-1])
+            i += 1
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def _model_literal(expr: ast.Expr) -> str | None:
+    """The model a ``from`` clause spells: a string, or the first argument of ``lmql.model("...")``."""
     node = expr.python().body
     if isinstance(node, pyast.Call) and node.args:
         node = node.args[0]
-    if isinstance(node, pyast.Constant) and isinstance(node.value, str):
-        return node.value
-    raise ModelError(expr.span, "the 'from' clause must name a model as a string, such as from \"smollm2\"")
+    return node.value if isinstance(node, pyast.Constant) and isinstance(node.value, str) else None
 
 
-execution.FRONT_DOOR.update(query=query, run=run)
+def _model_of(expr: ast.Expr, inputs: Mapping[str, Any]) -> str:
+    """The model named in a ``from`` clause: spelled there, or the value of its Python expression (``from M``,
+    ``lmql.model(M)``) in ``inputs``."""
+    found = _model_literal(expr)
+    if found is None:
+        found = _evaluate(expr, inputs, "the 'from' clause")
+    if not isinstance(found, str):
+        raise ModelError(expr.span, f"the 'from' clause must name a model as a string, such as from \"smollm2\", "
+                                    f"not {found!r}")
+    return found
+
+
+namespace.FRONT_DOOR.update(query=query, run=run)

@@ -37,6 +37,7 @@ class Result:
     distributions: dict[str, list[tuple[Any, float]]] = field(default_factory=dict)
     logprob: float = 0.0  # of all the tokens the decoder chose in the run: what beam search ranks results by
     trace: list[dict[str, Any]] = field(default_factory=list)  # each stage of the multi-model blocks run
+    returned: bool = False  # the query ran `return VALUE` (`return None` too): return_value is its value
 
     def to_json(self) -> dict[str, Any]:
         """The result as plain JSON data (values that JSON cannot hold become their ``repr``)."""

@@ -78,7 +78,7 @@ def test_wrong_number_of_arguments() -> None:
 
 def test_unknown_decoder_and_unknown_decoder_argument() -> None:
     message, under, line, column = only_problem('greedy\n    "[A]"\n')
-    assert message == "unknown decoder 'greedy': use one of argmax, sample, beam, beam_sample, best_k"
+    assert message == "unknown decoder 'greedy': use one of argmax, sample, beam, beam_sample, best_k, beam_var"
     assert (under, line, column) == ("greedy", 1, 1)
     message, under, _, _ = only_problem('sample(temp=0.8)\n"[A]"\n')
     assert message.startswith("sample does not take 'temp': it takes n, temperature, top_k, top_p and the common options")

@@ -146,5 +146,5 @@ def test_lmql_options_without_meaning_here_are_warned_about_not_dropped(tmp_path
 
 
 def test_lmql_only_decoders_get_a_clear_error(tmp_path, capsys) -> None:
-    assert main(["check", write(tmp_path, 'beam_var(n=2)\n"Say hi:[X]"\n')]) == 2
-    assert "the decoder beam_var (LMQL's experimental" in capsys.readouterr().err
+    assert main(["check", write(tmp_path, 'var(n=2)\n"Say hi:[X]"\n')]) == 2
+    assert "the decoder var (LMQL's experimental" in capsys.readouterr().err

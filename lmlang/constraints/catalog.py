@@ -36,3 +36,12 @@ CONSTRAINT_FUNCTIONS: dict[str, Signature] = {
         Signature("list", 1, 1, "V in list(...)", "A list of allowed values."),
     )
 }
+
+
+# Other spellings LMQL accepts for its constraint functions (its operation registry): the same function.
+LMQL_SPELLINGS = {"stops_at": "STOPS_AT", "stops_before": "STOPS_BEFORE"}
+
+
+def canonical(name: str) -> str:
+    """The catalog's name of a constraint function spelled ``name``."""
+    return LMQL_SPELLINGS.get(name, name)

@@ -10,7 +10,6 @@ its whole conjunct a predicate (the mask then does not restrict it, which never 
 from __future__ import annotations
 
 import ast as pyast
-import builtins
 import hashlib
 import json
 import math
@@ -18,7 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lmlang.constraints import meaning
+from lmlang.constraints.catalog import canonical
 from lmlang.errors import ConstraintError, NotEnforcedError
+from lmlang.interpret import namespace
 from lmlang.masks import Automaton, PatternError, from_regex, intersect, literals, negate, union
 from lmlang.source import Span
 from lmlang.syntax.ast import Expr
@@ -53,6 +54,10 @@ class Translator:
     def condition(self, node: pyast.expr) -> Condition:
         span = self.expr.span_of(node)
         source = span.text
+        if isinstance(node, pyast.BoolOp) and isinstance(node.op, pyast.Or):
+            either = self._disjunction(node, source, span)
+            if either is not None:
+                return either
         stops = self._stops(node)
         if stops is not None:
             return Condition(source, span, node, stops=stops)
@@ -69,6 +74,29 @@ class Translator:
         return Condition(source, span, node, language=language)
 
     # -------------------------------------------------------------------------------- conjunct-only forms
+
+    def _disjunction(self, node: pyast.BoolOp, source: str, span: Span) -> Condition | None:
+        """An ``or`` of stop conditions or of token bounds, which no automaton expresses but the decoder enforces.
+
+        A stop condition holds for every value (a value that never meets its phrase ends another way), so an
+        ``or`` with one holds for every value too: what it asks of the decoder is to end the value at the first
+        phrase of any of its stop conditions, as LMQL does. An ``or`` of token bounds is the union of their
+        ranges, enforced as one bound when the union is a range."""
+        parts = node.values
+        stops = [self._stops(part) for part in parts]
+        if any(found is not None for found in stops):
+            return Condition(source, span, node, stops=tuple(s for found in stops if found for s in found))
+        bounds = [self._length_bound(part, "TOKENS") for part in parts]
+        if not all(bound is not None for bound in bounds):
+            return None
+        ranges = sorted(bounds, key=lambda b: b[0])  # type: ignore[arg-type, return-value]
+        low, high = ranges[0]  # type: ignore[misc]
+        for lo, hi in ranges[1:]:  # type: ignore[misc]
+            if high is not None and lo > high + 1:
+                raise NotEnforcedError(span, f"{source} allows token counts with a gap between them, which lmlang "
+                                             f"cannot enforce: bound the tokens by one range")
+            high = None if high is None or hi is None else max(high, hi)
+        return Condition(source, span, node, tokens=(low, high))
 
     def _stops(self, node: pyast.expr) -> tuple[tuple[str, bool], ...] | None:
         name = self._call_on_var(node)
@@ -253,11 +281,12 @@ class Translator:
     def _call_on_var(self, node: pyast.expr) -> str | None:
         """The function name of ``F(V, ...)`` calls on the hole variable."""
         if isinstance(node, pyast.Call) and isinstance(node.func, pyast.Name) and node.args and self._is_var(node.args[0]):
-            return node.func.id
+            return None if node.func.id in self.scope else canonical(node.func.id)  # a query's name shadows
         return None
 
     def _is_len_of(self, node: pyast.expr, wrapper: str | None) -> bool:
-        if not (isinstance(node, pyast.Call) and isinstance(node.func, pyast.Name) and node.func.id == "len"):
+        if not (isinstance(node, pyast.Call) and isinstance(node.func, pyast.Name) and node.func.id == "len"
+                and "len" not in self.scope):
             return False
         if len(node.args) != 1:
             return False
@@ -286,9 +315,11 @@ class Translator:
 
     def _refuse_unenforceable(self, node: pyast.expr) -> None:
         for sub in pyast.walk(node):
-            if isinstance(sub, pyast.Call) and isinstance(sub.func, pyast.Name) and sub.func.id in ("TOKENS", "STOPS_AT", "STOPS_BEFORE"):
+            if isinstance(sub, pyast.Call) and isinstance(sub.func, pyast.Name) and sub.func.id not in self.scope \
+                    and canonical(sub.func.id) in ("TOKENS", "STOPS_AT", "STOPS_BEFORE"):
                 raise NotEnforcedError(
-                    self.expr.span_of(sub), f"{sub.func.id} can only be used as a condition of its own in the where clause"
+                    self.expr.span_of(sub), f"{sub.func.id} can only be used as a condition of its own in the where "
+                                            f"clause, or in an or of such conditions"
                 )
 
 
@@ -338,6 +369,25 @@ def _literal_body_offset(text: str, pattern: str) -> int | None:
 
 def evaluate(node: pyast.expr, scope: Mapping[str, object]) -> object:
     """Evaluates a Python expression node in ``scope`` (the query's variables and bound hole values)."""
-    code = compile(pyast.fix_missing_locations(pyast.Expression(body=node)), "<where>", "eval")
-    return eval(code, {"__builtins__": builtins}, dict(scope))  # noqa: S307 - the query's own code, by design
+    return namespace.evaluate(node, scope, filename="<where>")
 
+
+
+def finite(automaton: Automaton) -> bool:
+    """Whether the language has finitely many values (its minimal DFA has no cycle outside the dead state)."""
+    live = [sorted({t for t in row if t != 0}) for row in automaton.rows]  # state 0 is the dead state
+    live[0] = []
+    indegree = [0] * len(live)
+    for targets in live:
+        for t in targets:
+            indegree[t] += 1
+    ready = [s for s in range(len(live)) if indegree[s] == 0]
+    seen = 0
+    while ready:
+        state = ready.pop()
+        seen += 1
+        for t in live[state]:
+            indegree[t] -= 1
+            if indegree[t] == 0:
+                ready.append(t)
+    return seen == len(live)

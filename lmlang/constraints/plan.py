@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from lmlang.constraints import meaning
 from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS
-from lmlang.constraints.conditions import Condition, Translator, evaluate
+from lmlang.constraints.conditions import Condition, Translator, evaluate, finite
 from lmlang.errors import ConstraintError, InputError
 from lmlang.masks import (Automaton, TokenMatcher, Vocabulary, any_text, firing_phrases, from_regex, intersect,
                           until_stop)
@@ -87,7 +87,7 @@ def plan_hole(
     scope = {**env, **values}
     conjuncts = [(expr, node) for expr in where for node in _conjuncts(expr.python().body)]
     mine = [(expr, node) for expr, node in conjuncts if _concerns(expr, node, var, scope, holes)]
-    value_type = _value_type(var, hole_type, [node for _, node in mine])
+    value_type = _value_type(var, hole_type, [node for _, node in mine], scope)
     numeric = value_type if value_type != "str" else None
     conditions = []
     type_condition = _type_condition(var, hole_type)
@@ -144,14 +144,14 @@ def _free_names(node: pyast.expr) -> set[str]:
     return {n.id for n in pyast.walk(node) if isinstance(n, pyast.Name) and id(n) not in called} - bound
 
 
-def _value_type(var: str, hole_type: HoleType | None, nodes: list[pyast.expr]) -> str:
+def _value_type(var: str, hole_type: HoleType | None, nodes: list[pyast.expr], scope: Mapping[str, object]) -> str:
     if hole_type is not None and hole_type.kind in ("int", "float"):
         return hole_type.kind
     called = {
         n.func.id
         for n in nodes
         if isinstance(n, pyast.Call) and isinstance(n.func, pyast.Name) and n.args
-        and isinstance(n.args[0], pyast.Name) and n.args[0].id == var
+        and isinstance(n.args[0], pyast.Name) and n.args[0].id == var and n.func.id not in scope  # shadowed: theirs
     }
     return "int" if "INT" in called else "float" if "FLOAT" in called else "json" if "JSON" in called else "str"
 
@@ -190,13 +190,16 @@ def _mask_language(var: str, conditions: list[Condition]) -> tuple[Automaton | N
     if low > 0:
         automaton = intersect(automaton, from_regex(meaning.char_count(low, None)))
     involved = languages + bounded
+    # Finitely many values (`P in [...]`) end by themselves, so a stop phrase none of them contains is moot, as
+    # in LMQL; with endless values, a stop that can never happen is surely a mistake.
+    moot_stops = finite(automaton)
     if not automaton.empty and stopping:
         automaton = until_stop(automaton, tuple(s for c in stopping for s in c.stops))
         involved += stopping
     if automaton.empty or (high is not None and int(automaton.min_chars[automaton.start]) > high):
         sources = " and ".join(c.source for c in involved)
         raise ConstraintError(_covering(involved), f"the constraints on {var} cannot all hold: {sources}")
-    if stopping:
+    if stopping and not moot_stops:
         _check_stops_can_end(var, stopping, languages + bounded, firing_phrases(automaton))
     return automaton, high
 

@@ -24,7 +24,6 @@ COMMON_ARGS = ("max_len", "max_tokens", "seed", "cache", *NO_EFFECT)
 # LMQL's experimental decoders that lmlang does not have.
 LMQL_ONLY = {
     "var": "LMQL's experimental variable-level beam search",
-    "beam_var": "LMQL's experimental beam search grouped by variable",
 }
 
 
@@ -43,6 +42,10 @@ DECODERS: dict[str, DecoderSpec] = {
         DecoderSpec("beam", ("n",), "Beam search over the whole program; n results ranked by total log-probability."),
         DecoderSpec("beam_sample", ("n", "temperature"), "Beam search that samples the continuations of each beam."),
         DecoderSpec("best_k", ("k", "n"), "The k most likely results, ranked."),
+        # LMQL ranks beam_var's results by log-probability over length**0.7 (the model's tokens only); here it is
+        # beam, ranked by total log-probability like every other search.
+        DecoderSpec("beam_var", ("n",), "LMQL's beam_var, run as beam(n=...): n results ranked by total "
+                                         "log-probability (LMQL ranks them normalized by length)."),
     )
 }
 

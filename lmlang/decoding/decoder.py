@@ -25,8 +25,9 @@ from lmlang.decoding.runner import BlockHandler
 from lmlang.decoding.sampler import Sampler
 from lmlang.decoding.settings import DEFAULT_MAX_TOKENS, DecoderSettings, TextSink
 from lmlang.errors import ConstraintError, QueryRuntimeError, UsageError
-from lmlang.interpret.execution import (BlockEvent, CompiledProgram, Finished, HoleEvent, NestedEvent, RoleEvent,
-                                        TextEvent)
+from lmlang.interpret import namespace
+from lmlang.interpret.execution import (NO_RETURN, BlockEvent, CompiledProgram, Finished, HoleEvent, NestedEvent,
+                                        RoleEvent, TextEvent)
 from lmlang.interpret.prompt import Prompt
 from lmlang.masks import TokenMatcher, Vocabulary
 from lmlang.models.kvcache import SequencePool
@@ -102,16 +103,24 @@ class Decoder:
         return self.close_hole(run, hole, generate(hole.cursor, sampler))
 
     def _nest(self, run: Run, event: NestedEvent, on_text: TextSink | None) -> Any:
-        """A nested query's instructions and holes stand in the prompt while it runs; when it returns, they
-        leave the prompt (and the cache), and its return value is written in their place, as in LMQL. The
-        hole's value (after its decorators) when leaving."""
+        """A nested query's instructions and holes stand in the prompt while it runs; when it returns a value, they
+        leave the prompt (and the cache), and the value is written in their place, as in LMQL (``None`` too); one
+        that returns none is a macro. The hole's value (after its decorators) when leaving."""
         if event.entering:
             run.nested.append(run.prompt.mark())
             return None
-        run.prompt.rewind(run.nested.pop())
-        text = "" if event.value is None else str(event.value)
-        value, text = _decorators(event).finish(event.value, text, _state(run))
-        run.prompt.add_text(text)
+        mark = run.nested.pop()
+        if event.value is NO_RETURN:  # no `return VALUE`: a macro, whose text stays in the prompt and is the value
+            text = "".join(run.prompt.parts[mark[0]:])
+            value, shown = _decorators(event).finish(text, text, _state(run))
+            if shown != text:
+                run.prompt.rewind(mark)
+                run.prompt.add_text(shown)
+            text = shown
+        else:
+            run.prompt.rewind(mark)
+            value, text = _decorators(event).finish(event.value, str(event.value), _state(run))
+            run.prompt.add_text(text)
         if event.site.depth == 0:
             run.variables[event.site.hole.name] = value
             if on_text is not None and text and not run.nested:
@@ -220,7 +229,7 @@ class Decoder:
         dist = site.distribution
         assert dist is not None
         try:
-            candidates = list(eval(compile(dist.values.python(), "<distribution>", "eval"), {}, event.env))
+            candidates = list(namespace.evaluate(dist.values.python(), event.env, filename="<distribution>"))
         except Exception as err:
             raise QueryRuntimeError(dist.values.span, f"the candidates of distribution {dist.var} could not be "
                                                       f"computed: {type(err).__name__}: {err}") from None
@@ -293,8 +302,9 @@ class Decoder:
     def result(self, run: Run, value: Any, seconds: float) -> Result:
         """The result of a finished run whose program returned ``value``."""
         stats = Stats(run.prompt.prefill_tokens, run.generated_tokens, seconds)
-        return Result(run.prompt.text, dict(run.variables), value, self.model.name, stats, dict(run.scores),
-                      dict(run.distributions), run.logprob, list(run.trace))
+        returned = value is not NO_RETURN
+        return Result(run.prompt.text, dict(run.variables), value if returned else None, self.model.name, stats,
+                      dict(run.scores), dict(run.distributions), run.logprob, list(run.trace), returned)
 
 
 def last_hole(program: CompiledProgram) -> int:

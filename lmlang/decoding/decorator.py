@@ -19,14 +19,15 @@ _STAGE = "__lmlang_decorator_stage__"
 
 
 def streaming(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Marks ``fn(value, context)`` to be called with each partial value of the hole it decorates."""
+    """Marks ``fn(value, context)`` (or ``fn(value)``) to be called with each partial value of the hole it
+    decorates."""
     setattr(fn, _STAGE, "streaming")
     return fn
 
 
 def pre(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Marks ``fn(variable, context)`` to be called before the hole is generated: a string it returns becomes
-    the value, the ``variable`` itself means generate as usual."""
+    """Marks ``fn(variable)`` or ``fn(variable, context)`` to be called before the hole is generated: a string it
+    returns becomes the value, the ``variable`` itself means generate as usual."""
     setattr(fn, _STAGE, "pre")
     return fn
 
@@ -69,15 +70,15 @@ class Decorators:
     def fixed_value(self, name: str, state: ProgramState) -> str | None:
         """The value a pre-processing decorator fixes for the hole, or None to generate it."""
         variable: Any = TemplateVariable(name)
-        for fn, expr in self._of("pre"):
-            variable = _call(expr, fn, variable, state)
+        for fn, expr in self._of("pre"):  # LMQL's pre decorators take the variable, and the context if they ask
+            variable = _call(expr, fn, variable, state) if _positional(fn) >= 2 else _call(expr, fn, variable)
             if isinstance(variable, str):
                 return variable
         return None
 
     def stream(self, partial: str, state: ProgramState) -> None:
         for fn, expr in self._of("streaming"):
-            _call(expr, fn, partial, state)
+            _call(expr, fn, partial, state) if _positional(fn) >= 2 else _call(expr, fn, partial)
 
     def finish(self, value: Any, text: str, state: ProgramState) -> tuple[Any, str]:
         """The hole's value after the post-processing decorators, innermost first, and its text in the prompt."""

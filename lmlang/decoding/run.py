@@ -24,6 +24,7 @@ class Run:
         self.logprob = 0.0
         self.nested: list[tuple[int, int, str | None, int]] = []  # the prompt where each open nested query began
         self.trace: list[dict[str, Any]] = []  # the stages of its multi-model blocks (lmlang.multimodel)
+        execution.context.attach(lambda: self.prompt.text, lambda: self.variables)  # LMQL's `context`
 
     def fork(self) -> Run:
         """An independent copy at the same event (the cache sequence forked, sharing what is evaluated)."""

@@ -82,7 +82,7 @@ class DecoderSettings:
 
     def sampler(self, seed_offset: int = 0) -> Sampler:
         """The token chooser of one run (the ``seed_offset``-th); greedy for the decoders that do not sample."""
-        if self.name in ("argmax", "beam", "best_k"):
+        if self.name in ("argmax", "beam", "best_k", "beam_var"):
             return Sampler(temperature=0.0)
         seed = None if self.seed is None else self.seed + seed_offset
         return Sampler(self.temperature, self.top_k, self.top_p, seed)

@@ -67,7 +67,7 @@ def search(decoder: Decoder, program: CompiledProgram, inputs: Mapping[str, Any]
 
 register("argmax", single, streams=True)
 register("sample", sample)
-for _name in ("beam", "beam_sample", "best_k"):
+for _name in ("beam", "beam_sample", "best_k", "beam_var"):
     register(_name, search)
 
 

@@ -8,7 +8,8 @@ up to the branch point (``interpret.execution``). Code between holes is cheap ne
 little, and it keeps every branch an ordinary Python frame.
 
 The generated code calls helpers bound in its namespace (``__lm_text``, ``__lm_role``, ``__lm_hole``,
-``__lm_nested``, ``__lm_block``, ``__lm_str``) and ``__lm_query`` for nested query definitions;
+``__lm_nested``, ``__lm_block``, ``__lm_str``), ``__lm_query`` for nested query definitions and
+``__lm_no_return``, what a query that returns no value returns;
 ``interpret.execution`` provides them, and ``__lm_await``, which each ``await`` of the query's own code becomes
 when the code is compiled (the generator is not a coroutine). A hole's decorators, ``[@fn X]``, are evaluated
 where the hole stands and handed over with it: the decoder runs them.
@@ -85,6 +86,7 @@ def _program_body(out: _Emitter, program: ast.Program, depth: int) -> None:
     _block(out, program.body, 1, _Context.of(program, depth))
     # Makes the function a generator even when the program has no query string.
     out.emit(1, "if False: yield None")
+    out.emit(1, "return __lm_no_return")
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,10 @@ def _statement(out: _Emitter, stmt: ast.Stmt, indent: int, ctx: _Context) -> Non
     elif isinstance(stmt, ast.PyStmt):
         out.emit(0, _reindent(stmt.source, stmt.span.column - 1, indent), stmt.span)
     elif isinstance(stmt, ast.Return):
-        out.emit(indent, "return" if stmt.value is None else f"return {_expr(stmt.value)}", stmt.span)
+        # A query's bare `return` (and its end) returns no value, which is not `return None`: as in LMQL, the
+        # caller then gets the whole result, and a nested query is a macro.
+        bare = "return" if ctx.in_function or ctx.block is not None else "return __lm_no_return"
+        out.emit(indent, bare if stmt.value is None else f"return {_expr(stmt.value)}", stmt.span)
     elif isinstance(stmt, ast.If):
         for i, (test, body) in enumerate(stmt.branches):
             out.emit(indent, f"{'if' if i == 0 else 'elif'} {_expr(test)}:", test.span)
@@ -245,6 +250,7 @@ def _query_def(out: _Emitter, stmt: ast.QueryDef, indent: int, ctx: _Context) ->
     program = stmt.query
     _block(out, program.body, indent + 1, _Context.of(program, ctx.depth + 1))
     out.emit(indent + 1, "if False: yield None")
+    out.emit(indent + 1, "return __lm_no_return")
     out.emit(indent, f"{stmt.name} = __lm_query({name}, {stmt.name!r})", stmt.span)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast as pyast
 import asyncio
 import builtins
+import contextvars
 import functools
 import inspect
 import symtable
@@ -22,8 +23,10 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Union
 
+from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS, canonical
 from lmlang.errors import InputError, LmlangError, QueryRuntimeError
 from lmlang.interpret.codegen import FILENAME, MAIN, Generated, HoleSite, generate
+from lmlang.interpret.namespace import QUERY_BUILTINS, lmql_module
 from lmlang.source import Span
 from lmlang.syntax import ast
 
@@ -64,9 +67,20 @@ class BlockEvent:
     body: Callable[[], Any]
 
 
+class NoReturn:
+    """What a query returns when it ends without ``return VALUE`` (its end, or a bare ``return``); unlike
+    ``return None``, the caller then gets the whole result, and a nested query's text is its value."""
+
+    def __repr__(self) -> str:
+        return "NO_RETURN"
+
+
+NO_RETURN = NoReturn()
+
+
 @dataclass(frozen=True)
 class Finished:
-    value: Any
+    value: Any  # NO_RETURN when the query returned no value
 
 
 Event = Union[TextEvent, RoleEvent, HoleEvent, NestedEvent, BlockEvent, Finished]
@@ -86,6 +100,54 @@ class NestedQuery:
         return f"<nested query {self.__name__}>"
 
 
+class QueryContext:
+    """LMQL's ``context`` inside a query: the prompt so far and the variables of the run it stands in. The
+    decoder driving the run attaches them (:meth:`attach`). A fork replays the program's code, which reads
+    what the original read at the same points (``replay``), not the fork's later prompt."""
+
+    def __init__(self, replay: list[Any] | None = None) -> None:
+        self._prompt: Callable[[], str] = str
+        self._variables: Callable[[], dict[str, Any]] = dict
+        self._replay = list(replay or [])
+        self.reads: list[Any] = []
+
+    def attach(self, prompt: Callable[[], str], variables: Callable[[], dict[str, Any]]) -> None:
+        self._prompt, self._variables = prompt, variables
+
+    def _read(self, compute: Callable[[], Any]) -> Any:
+        value = self._replay.pop(0) if self._replay else compute()
+        self.reads.append(value)
+        return value
+
+    @property
+    def prompt(self) -> str:
+        return self._read(self._prompt)
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return self._read(lambda: dict(self._variables()))
+
+    def get_var(self, name: str) -> Any:
+        return self._read(lambda: self._variables().get(name))
+
+
+# The execution whose Python code is running (set while it runs, for `context`).
+_running: contextvars.ContextVar[Execution] = contextvars.ContextVar("lmlang_running_execution")
+
+
+class _RunningContext:
+    """The ``context`` global of every compiled program: the context of the execution running the code."""
+
+    def __getattr__(self, name: str) -> Any:
+        execution = _running.get(None)
+        if execution is None:
+            raise RuntimeError("`context` is only available while the query runs")
+        return getattr(execution.context, name)
+
+    def __repr__(self) -> str:
+        return "<the query's context>"
+
+
 class CompiledProgram:
     """A program turned into Python code, ready to start runs with given inputs."""
 
@@ -103,10 +165,11 @@ class CompiledProgram:
         weakref.finalize(self, sys.modules.pop, module.__name__, None)  # a long-lived process compiles many
         namespace = module.__dict__
         # `lmql` needs no import in an LMQL query (`@lmql.decorators.streaming`, `lmql.model(...)`).
-        namespace.update(self._helpers(), __builtins__=_QUERY_BUILTINS, lmql=_lmql_module())
+        namespace.update(self._helpers(), __builtins__=QUERY_BUILTINS, lmql=lmql_module(), context=_RunningContext())
         exec(code, namespace)
         self._main = namespace[MAIN]
         self.free_names = _free_names(self.generated.source)
+        self.clause_names = _clause_names(program, self.sites)
 
     def _helpers(self) -> dict[str, Any]:
         """What the generated code calls (see codegen's module docstring). Holes and blocks are numbered per
@@ -122,6 +185,7 @@ class CompiledProgram:
                                                                                    decorators),
             "__lm_block": lambda index, body: BlockEvent(blocks[index], body),
             "__lm_query": NestedQuery,
+            "__lm_no_return": NO_RETURN,
             "__lm_await": _await,
         }
 
@@ -136,7 +200,8 @@ class CompiledProgram:
     def missing_inputs(self, inputs: Mapping[str, Any], known: set[str]) -> list[str]:
         """Names the program reads but nothing defines: neither an input, a builtin, nor ``known``."""
         return sorted(n for n in self.free_names
-                      if n not in inputs and n not in known and n != "lmql" and not hasattr(builtins, n))
+                      if n not in inputs and n not in known and n not in ("lmql", "context")
+                      and not hasattr(builtins, n))
 
     def _span_of_line(self, line: int) -> Span | None:
         return self.generated.line_spans.get(line)
@@ -159,11 +224,12 @@ class Execution:
     """One run of a compiled program: resumed with hole values, branchable by replay."""
 
     def __init__(self, program: CompiledProgram, start: Callable[[], Any], record: list[Any],
-                 position: int = 0) -> None:
+                 position: int = 0, context_reads: list[Any] | None = None) -> None:
         self.program = program
         self._start = start
         self.record: list[Any] = []
         self.position = 0  # how many events have been resumed past
+        self.context = QueryContext(context_reads)
         self._generator = start()
         self._pending: Event | None = None
         for value in record:
@@ -191,9 +257,10 @@ class Execution:
 
     def fork(self) -> Execution:
         """An independent run stopped at the same event, made by replaying the hole values recorded so far."""
-        return Execution(self.program, self._start, self.record, self.position)
+        return Execution(self.program, self._start, self.record, self.position, self.context.reads)
 
     def _step(self, advance: Callable[[], Any]) -> Event:
+        running = _running.set(self)
         try:
             raw = advance()
         except StopIteration as stop:
@@ -204,6 +271,8 @@ class Execution:
             raise
         except Exception as err:  # the user's own Python code failed
             raise self.program.runtime_error(err) from err
+        finally:
+            _running.reset(running)
         return raw
 
 
@@ -255,6 +324,8 @@ def _nested(site: HoleSite, target: Any, call: Callable[[Any], Any] | None,
     running one, between a NestedEvent entering and one leaving with its return value; the value the leaving
     event is resumed with (after the hole's decorators) fills the hole."""
     entry = getattr(target, NESTED_ENTRY, target)
+    if isinstance(target, types.MethodType) and hasattr(target.__func__, NESTED_ENTRY):  # `[A: self.method]`
+        entry = functools.partial(getattr(target.__func__, NESTED_ENTRY), target.__self__)
     generator = entry() if call is None else call(entry)
     if not isinstance(generator, types.GeneratorType):
         raise TypeError("the type of a hole must be int, float, a regex r\"...\" or a call of a nested query")
@@ -268,40 +339,6 @@ def _nested(site: HoleSite, target: Any, call: Callable[[Any], Any] | None,
 NESTED_ENTRY = "__lmlang_nested__"
 
 
-# The front door's functions a query reaches as ``lmql.query`` and ``lmql.run``: lmlang.query registers them
-# here, so that this layer imports nothing above it.
-FRONT_DOOR: dict[str, Callable[..., Any]] = {}
-
-
-def _front_door(name: str) -> Callable[..., Any]:
-    if name not in FRONT_DOOR:
-        raise AttributeError(f"module 'lmql' has no attribute '{name}'")
-    return FRONT_DOOR[name]
-
-
-@functools.cache
-def _lmql_module() -> types.ModuleType:
-    """What ``import lmql`` gives inside a query, so LMQL files run unchanged without LMQL installed."""
-    from lmlang.decoding import decorator
-
-    module = types.ModuleType("lmql", "lmlang's stand-in for LMQL's module inside queries")
-    module.__getattr__ = _front_door  # type: ignore[attr-defined]
-    module.model = lambda name, **options: name  # type: ignore[attr-defined]
-    # Decorator stages and the types LMQL's decorators annotate with (`from lmql.runtime.program_state import
-    # ProgramState` finds them here: every `lmql.*` module is this one).
-    module.decorators = types.SimpleNamespace(streaming=decorator.streaming, pre=decorator.pre)  # type: ignore[attr-defined]
-    module.ProgramState = decorator.ProgramState  # type: ignore[attr-defined]
-    module.TemplateVariable = decorator.TemplateVariable  # type: ignore[attr-defined]
-    return module
-
-
-def _import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
-    if name == "lmql" or name.startswith("lmql."):
-        return _lmql_module()
-    return builtins.__import__(name, globals, locals, fromlist, level)
-
-
-_QUERY_BUILTINS: dict[str, Any] = {**vars(builtins), "__import__": _import}
 
 
 def _free_names(source: str) -> set[str]:
@@ -317,3 +354,28 @@ def _free_names(source: str) -> set[str]:
 
     visit(symtable.symtable(source, FILENAME, "exec"))
     return {n for n in names if not n.startswith("__lm")}
+
+
+def _clause_names(program: ast.Program, sites: list[HoleSite]) -> frozenset[str]:
+    """Names the program's clauses read that its Python code may not (where clauses, distribution candidates,
+    decoder arguments, the ``from`` clause), other than holes and the language's constraint functions: a query
+    function finds them where it is defined, as it does the names its code reads."""
+    expressions = [e for site in sites for e in site.where]
+    expressions += [site.distribution.values for site in sites if site.distribution is not None]
+    if program.decoder is not None:
+        expressions += [argument.value for argument in program.decoder.args]
+    if program.model is not None:
+        expressions.append(program.model)
+    names: set[str] = set()
+    for expr in expressions:
+        try:
+            tree = expr.python()
+        except SyntaxError:
+            continue
+        bound = {n.id for n in pyast.walk(tree) if isinstance(n, pyast.Name) and isinstance(n.ctx, pyast.Store)}
+        bound |= {a.arg for n in pyast.walk(tree) if isinstance(n, pyast.Lambda) for a in pyast.walk(n.args)
+                  if isinstance(a, pyast.arg)}
+        names |= {n.id for n in pyast.walk(tree) if isinstance(n, pyast.Name) and n.id not in bound}
+    holes = {site.hole.name for site in sites}
+    return frozenset(n for n in names if n not in holes and canonical(n) not in CONSTRAINT_FUNCTIONS
+                     and not hasattr(builtins, n) and n not in ("lmql", "context"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from lmlang.errors import ModelError
 from lmlang.models.kvcache import SequencePool
 
 
@@ -72,6 +73,8 @@ class Prompt:
         for special, group in itertools.groupby(self._pending, key=lambda piece: piece[1]):
             tokens.extend(self.model.tokenize("".join(text for text, _ in group), special=special))
         self._pending.clear()
+        if self.seq is None and not tokens:
+            tokens = self._start_token()
         if self.seq is None:
             self.seq, evaluated = self.pool.sequence_for(tokens)
             self.prefill_tokens += evaluated
@@ -79,6 +82,15 @@ class Prompt:
             self.seq.append(tokens)
             self.prefill_tokens += len(tokens)
         return self.seq
+
+    def _start_token(self) -> list[int]:
+        """What an empty prompt starts from, so that the model has logits to give: its beginning-of-sequence token,
+        as LMQL does, even for a model that adds none before text. A model without one has nothing neutral to start
+        from (any other token would steer what it writes), so that is an error."""
+        if self.model.bos_token is None:
+            raise ModelError(None, "the query's first hole has no text before it and this model has no "
+                                   "beginning-of-sequence token to start from: write some text before the hole")
+        return [self.model.bos_token]
 
     def mark(self) -> tuple[int, int, str | None, int]:
         """The prompt as it is now, to :meth:`rewind` to (its text is evaluated first, so the cache holds it)."""

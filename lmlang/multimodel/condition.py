@@ -12,13 +12,13 @@ expression is rewritten before Python compiles it.
 from __future__ import annotations
 
 import ast as pyast
-import builtins
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from lmlang.constraints.plan import PREDICATE_FUNCTIONS as CONSTRAINT_PREDICATES
 from lmlang.errors import InputError, LmlangError, QueryRuntimeError
+from lmlang.interpret import namespace
 from lmlang.multimodel import thresholds
 from lmlang.multimodel.stage import Stage
 from lmlang.syntax import ast
@@ -38,20 +38,25 @@ class Verdict:
     thresholds: dict[str, float] = field(default_factory=dict)
 
 
-def compile_condition(expr: ast.Expr) -> Any:
-    """Python code for the condition, with each measure's first argument turned into the hole's name."""
+def compile_condition(expr: ast.Expr, shadowed: frozenset[str] = frozenset()) -> Any:
+    """Python code for the condition, with each measure's first argument turned into the hole's name (unless a
+    name of the query, in ``shadowed``, hides the measure)."""
     try:
         tree = expr.python()
     except SyntaxError as err:
         raise QueryRuntimeError(expr.span, f"the condition is not a Python expression: {err.msg}") from None
-    _NameArguments().visit(tree)
+    _NameArguments(shadowed).visit(tree)
     return compile(pyast.fix_missing_locations(tree), "<cascade condition>", "eval")
 
 
 class _NameArguments(pyast.NodeTransformer):
+    def __init__(self, shadowed: frozenset[str]) -> None:
+        self.shadowed = shadowed
+
     def visit_Call(self, node: pyast.Call) -> pyast.AST:
         self.generic_visit(node)
-        if isinstance(node.func, pyast.Name) and node.func.id in MEASURES and node.args:
+        if isinstance(node.func, pyast.Name) and node.func.id in MEASURES and node.func.id not in self.shadowed \
+                and node.args:
             first = node.args[0]
             if isinstance(first, pyast.Name):
                 node.args[0] = pyast.copy_location(pyast.Constant(first.id), first)
@@ -117,10 +122,12 @@ def measure(expr: ast.Expr, scope: dict[str, Any], stage: Stage, resample: Resam
         verdict.thresholds[name] = value = thresholds.lookup(name, stage.model, file, expr.span)
         return value
 
-    namespace = {**vars(builtins), **scope, **CONSTRAINT_PREDICATES, **stage.values,
-                 "margin": margin, "logprob": logprob, "consistency": consistency, "threshold": threshold}
+    # The query's names (inputs, variables, the block's holes) shadow the measures and constraint functions.
+    names = {**scope, **stage.values}
+    language = {**CONSTRAINT_PREDICATES, "margin": margin, "logprob": logprob, "consistency": consistency,
+                "threshold": threshold}
     try:
-        return eval(compile_condition(expr), namespace)
+        return namespace.evaluate(compile_condition(expr, frozenset(names)), names, language)
     except LmlangError:
         raise
     except Exception as err:  # noqa: BLE001 - the query's own Python: any failure is the user's to see

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import builtins
 from typing import Any
 
 from lmlang.errors import InputError, LmlangError, QueryRuntimeError
+from lmlang.interpret import namespace
 from lmlang.interpret.execution import BlockEvent
 from lmlang.syntax import ast
 
@@ -18,10 +18,8 @@ def block_scope(event: BlockEvent, run: Any) -> dict[str, Any]:
 
 def evaluate(expr: ast.Expr, scope: dict[str, Any], what: str) -> Any:
     """The value of a header expression; a NameError or any other failure is the query's error at ``expr``."""
-    # One namespace (no separate locals), so that comprehensions in the expression see the query's variables.
-    namespace = {**vars(builtins), **scope}
     try:
-        return eval(compile(expr.python(), "<block header>", "eval"), namespace)
+        return namespace.evaluate(expr.python(), scope, filename="<block header>")
     except LmlangError:
         raise
     except NameError as err:

@@ -335,6 +335,7 @@ class _Builder:
         self.text = source.text
         self.newlines = newlines
         self.python_only = 0  # > 0 inside a plain function: strings there are Python, not prompts
+        self.body_indent = 0  # the indentation of the query's body, which its strings' later lines lose
 
     # -------------------------------------------------------------------------------------------- positions
 
@@ -362,6 +363,7 @@ class _Builder:
     # -------------------------------------------------------------------------------------------- programs
 
     def program(self, tree: Tree, start: int, end: int) -> ast.Program:
+        self.body_indent = self._column(start)
         items = [c for c in tree.children if isinstance(c, Tree)]
         parts = _ProgramParts()
         for item in items:
@@ -382,7 +384,12 @@ class _Builder:
             raise self.fail(self.span(item), "statements come before the from/where/distribution clauses: move this statement up")
         if kind == "decoder_block":
             parts.decoder = self._second_decoder(parts, item) or self.decoder(item.children[0], mis_indent=item.children[1])
-            parts.body.extend(self.statements(item.children[1:]))
+            first = next((c for c in item.children[1:] if isinstance(c, Tree)), None)
+            outer, self.body_indent = self.body_indent, self._column(_start(first)) if first is not None else 0
+            try:
+                parts.body.extend(self.statements(item.children[1:]))
+            finally:
+                self.body_indent = outer
         elif kind == "standalone":
             self._second_decoder(parts, item)
             self._standalone(parts, item)
@@ -515,7 +522,13 @@ class _Builder:
         return ast.QueryStmt(self.span(tree), query, constraint, dist)
 
     def query_string(self, strings: list[Token]) -> ast.QueryString:
-        return read_query_string(self.source, [(s.start_pos, s.end_pos) for s in strings])
+        return read_query_string(self.source, [(s.start_pos, s.end_pos) for s in strings], self.body_indent)
+
+    def _column(self, offset: int) -> int:
+        """The indentation of the line ``offset`` stands on, if only blanks come before it there."""
+        line_start = self.text.rfind("\n", 0, offset) + 1
+        lead = self.text[line_start:offset]
+        return len(lead) if not lead.strip() else len(lead) - len(lead.lstrip())
 
     # -------------------------------------------------------------------------------------------- compound statements
 

@@ -31,12 +31,15 @@ _MALFORMED_ESCAPE = re.compile(r"\\[xuUN]")
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 
 
-def read_query_string(source: Source, tokens: Sequence[tuple[int, int]]) -> QueryString:
-    """The query string made of the string literals at ``(start, end)`` offsets (adjacent literals concatenate)."""
+def read_query_string(source: Source, tokens: Sequence[tuple[int, int]], indent: int = 0) -> QueryString:
+    """The query string made of the string literals at ``(start, end)`` offsets (adjacent literals concatenate).
+
+    ``indent``: the indentation of the query's body, which each line a literal continues on loses (up to that
+    many blanks), as LMQL strips the common indentation of a query's body, the text of its strings included."""
     parts: list[Part] = []
     raw = False
     for start, end in tokens:
-        literal = _Literal(source, start, end)
+        literal = _Literal(source, start, end, indent)
         raw = raw or literal.raw
         parts.extend(literal.parts())
     return QueryString(source.span(tokens[0][0], tokens[-1][1]), tuple(parts), raw)
@@ -56,8 +59,9 @@ def literal_body(source: Source, start: int, end: int) -> tuple[int, int, bool]:
 class _Literal:
     """One string literal being read, left to right."""
 
-    def __init__(self, source: Source, start: int, end: int) -> None:
+    def __init__(self, source: Source, start: int, end: int, indent: int = 0) -> None:
         self.source = source
+        self.indent = indent
         self.text = source.text
         self.pos, self.end, self.raw = literal_body(source, start, end)
         self.out: list[Part] = []
@@ -89,8 +93,16 @@ class _Literal:
             self._fail(pos, pos + 1, f"a single '{char}' in a query string: write {double} for a literal '{char}'")
         else:
             self._add_text(char, 1)
+            if char == "\n":
+                self._skip_indent()
 
     # ------------------------------------------------------------------------------------------------ text
+
+    def _skip_indent(self) -> None:
+        """Past the body's indentation at the start of a line the literal continues on."""
+        limit = min(self.pos + self.indent, self.end)
+        while self.pos < limit and self.text[self.pos] in " \t":
+            self.pos += 1
 
     def _add_text(self, resolved: str, width: int) -> None:
         if not self.pending:
@@ -112,6 +124,8 @@ class _Literal:
             sequence = match.group()
             resolved = "" if sequence.strip("\\\r\n") == "" else pyast.literal_eval('"' + sequence + '"')
             self._add_text(resolved, len(sequence))
+            if sequence.endswith("\n"):  # a line continuation
+                self._skip_indent()
         elif _MALFORMED_ESCAPE.match(self.text, self.pos, self.end):
             self._fail(self.pos, self.pos + 2, f"malformed '{self.text[self.pos:self.pos + 2]}' escape: give all its hex digits or write \\\\ for a backslash")
         else:  # Python keeps the backslash of an unknown escape such as \d

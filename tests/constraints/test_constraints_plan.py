@@ -163,7 +163,9 @@ def test_unsupported_regex_feature_points_into_the_pattern():
 
 def test_unenforceable_forms_are_refused():
     with pytest.raises(ConstraintError, match="condition of its own"):
-        plan("X", 'STOPS_AT(X, ".") or INT(X)')
+        plan("X", 'not STOPS_AT(X, ".")')
+    with pytest.raises(ConstraintError, match="condition of its own"):
+        plan("X", '(STOPS_AT(X, ".") and INT(X)) or INT(X)')
     with pytest.raises(ConstraintError, match="cannot evaluate") as info:
         plan("X", "X in options[3]", env={"options": []})
     assert info.value.span.text == "options[3]"
