@@ -73,7 +73,7 @@ def test_inline_import() -> None:
         '''lmql
         import re
         "Say 'this is a test':[RESPONSE]" where len(TOKENS(RESPONSE)) < 6
-        return re.sub(r"\\s+", " ", RESPONSE)
+        return re.sub("[ ]+", " ", RESPONSE)
         '''
 
     assert isinstance(with_inline_import(), str)
@@ -87,8 +87,8 @@ def joke():
     A: Igloos it together.
     Q: Which knight invented King Arthur's Round Table?
     A: Sir Cumference."""
-    "Q:[JOKE]\\n" where len(JOKE) < 120 and len(TOKENS(JOKE)) < 8 and STOPS_AT(JOKE, "?")
-    "A:[PUNCHLINE]" where STOPS_AT(PUNCHLINE, "\\n") and len(TOKENS(PUNCHLINE)) < 8 and len(PUNCHLINE) > 1
+    "Q:[JOKE]\n" where len(JOKE) < 120 and len(TOKENS(JOKE)) < 8 and STOPS_AT(JOKE, "?")
+    "A:[PUNCHLINE]" where STOPS_AT(PUNCHLINE, "\n") and len(TOKENS(PUNCHLINE)) < 8 and len(PUNCHLINE) > 1
     '''
 
 
