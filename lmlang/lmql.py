@@ -419,8 +419,13 @@ def _sampling_by_temperature(compiled: lmlang.Query, options: dict[str, Any]) ->
 
 
 def _query_value(result: Result) -> Any:
-    """A query function's value for one result: its ``return`` value, else the result itself."""
-    return result.return_value if result.return_value is not None else result
+    """A query function's value for one result: its ``return`` value (``None`` too), else the result itself."""
+    # A Result that says whether the query returned tells `return None` from no return; one that does not
+    # leaves None to mean no return.
+    returned = getattr(result, "returned", None)
+    if returned is None:
+        returned = result.return_value is not None
+    return result.return_value if returned else result
 
 
 def _f_value(value: Any) -> Any:
