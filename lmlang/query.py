@@ -190,13 +190,15 @@ def query(function: Callable[..., Any] | str | None = None, **options: Any) -> A
     As in LMQL, the query also sees the names where it is defined: the enclosing function's locals (as they were
     then) and the module's globals (as they are when it runs), other query functions included, which it can nest
     (``[ANSWER: chain_of_thought]``). ``query("...")`` makes a query function of a string; its inputs are passed
-    by name.
+    by name. ``calling_frame`` (a frame, as LMQL's ``query`` takes it) names the place the query is defined,
+    for a wrapper (``lmlang.lmql``) that is not that place itself.
     """
+    frame = options.pop("calling_frame", None)
     if function is not None:
-        return _query_function(function, options, sys._getframe(1))
+        return _query_function(function, options, frame or sys._getframe(1))
 
     def wrap(fn: Callable[..., Any]) -> Any:
-        return _query_function(fn, options, sys._getframe(1))
+        return _query_function(fn, options, frame or sys._getframe(1))
 
     return wrap
 
