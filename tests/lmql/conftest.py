@@ -1,13 +1,3 @@
 """LMQL's own test suite (src/lmql/tests in eth-sri/lmql), written anew for lmlang: each file here is named after
 the LMQL file it ports and checks what LMQL guarantees (constraints hold, nesting, decorator and control-flow
-semantics, the number and order of results) on SmolLM2, rather than the text LMQL's random model writes.
-
-A test marked xfail with "issue 11: ..." fails only for a language item of issue 11 that is fixed elsewhere."""
-
-from __future__ import annotations
-
-import pytest
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "model: the test loads a real model")
+semantics, the number and order of results) on SmolLM2, rather than the text LMQL's random model writes."""

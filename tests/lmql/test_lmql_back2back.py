@@ -86,7 +86,6 @@ def test_nested_query_called_back_to_back() -> None:
     assert all(isinstance(v, str) for values in o.output_vars.values() for v in values)
 
 
-@pytest.mark.xfail(reason="issue 11: module globals in where", strict=False)
 def test_module_global_in_where() -> None:
     @lmql.query(model="smollm2")
     def with_global():

@@ -35,7 +35,6 @@ def post(value):
     return value.replace("is", "IS")
 
 
-@pytest.mark.xfail(reason="issue 11: one-argument pre decorators", strict=False)
 def test_three_stages() -> None:
     @lmql.query(model="smollm2")
     def decorated():
@@ -70,7 +69,6 @@ def test_post_decorator_value_and_prompt() -> None:
     assert value == 12 and len(seen) == 1 and isinstance(seen[0], str)
 
 
-@pytest.mark.xfail(reason="issue 11: context in queries", strict=False)
 def test_post_decorator_rewrites_the_prompt() -> None:
     @lmql.query(model="smollm2")
     def inner_decorator():
@@ -119,7 +117,6 @@ def test_streaming_decorator_sees_growing_values() -> None:
         assert after.startswith(before)  # one decoding branch (argmax): each partial extends the one before
 
 
-@pytest.mark.xfail(reason="issue 11: one-argument pre decorators", strict=False)
 def test_pre_decorator_fixes_the_value() -> None:
     @lmql.query(model="smollm2")
     def fixed():

@@ -26,7 +26,6 @@ def test_curly_braces_around_a_hole() -> None:
     assert result.prompt == "{ Say [abc] 'this is a test':" + result.variables["RESPONSE"] + " }"
 
 
-@pytest.mark.xfail(reason="issue 11: context in queries", strict=False)
 def test_curly_only_in_context() -> None:
     @lmql.query(model="smollm2")
     def curly_only():

@@ -14,7 +14,6 @@ pytestmark = [pytest.mark.model, pytest.mark.usefixtures("smollm2")]
 m = lmql.model("local:llama.cpp:" + str(resolve("smollm2")[1]))
 
 
-@pytest.mark.xfail(reason="issue 11: from with a variable", strict=False)
 def test_model_reference_in_from() -> None:
     @lmql.query
     def model_reference():

@@ -54,7 +54,6 @@ def test_f_one_liner() -> None:
     assert isinstance(value, str) and tokens(value) < 6
 
 
-@pytest.mark.xfail(reason="issue 11: context in queries", strict=False)
 def test_inline_import_and_context() -> None:
     @lmql.query(decoder="argmax", model="smollm2")
     def with_inline_import():

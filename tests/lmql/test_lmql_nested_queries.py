@@ -34,7 +34,6 @@ def test_nested_query_defined_inside_a_query() -> None:
     assert result.prompt == "Q: It is August 12th, 2020. What date was it 100 days ago? " + answer
 
 
-@pytest.mark.xfail(reason="issue 11: nested query without return as macro", strict=False)
 def test_nested_query_without_return_keeps_its_text() -> None:
     @lmql.query(model="smollm2")
     def packing():
@@ -142,7 +141,6 @@ class NestedQueryMethods:
         '''
 
 
-@pytest.mark.xfail(reason="issue 11: methods with self", strict=False)
 def test_query_methods_nest() -> None:
     value = NestedQueryMethods().question()
     assert isinstance(value, str) and value == value.strip().rstrip(".").capitalize()

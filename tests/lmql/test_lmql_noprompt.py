@@ -14,7 +14,6 @@ def tokens(text: str) -> int:
     return len(lmql.tokenizer("smollm2")(text)["input_ids"])
 
 
-@pytest.mark.xfail(reason="issue 11: empty-prefix first hole (BOS)", strict=False)
 def test_noprompt() -> None:
     @lmql.query(model="smollm2")
     def noprompt():
@@ -26,7 +25,6 @@ def test_noprompt() -> None:
     assert result.prompt == result.variables["RESPONSE"] and tokens(result.prompt) < 6
 
 
-@pytest.mark.xfail(reason="issue 11: empty-prefix first hole (BOS)", strict=False)
 def test_noprompt_beam() -> None:
     @lmql.query(model="smollm2")
     async def noprompt_beam():
@@ -40,7 +38,6 @@ def test_noprompt_beam() -> None:
     assert results[0].logprob >= results[1].logprob
 
 
-@pytest.mark.xfail(reason="issue 11: empty-prefix first hole (BOS)", strict=False)
 def test_noprompt_with_constraints() -> None:
     @lmql.query(model="smollm2")
     def noprompt_choice():
@@ -60,7 +57,6 @@ def nested_query():
     '''
 
 
-@pytest.mark.xfail(reason="issue 11: empty-prefix first hole (BOS)", strict=False)
 def test_noprompt_with_nested_query() -> None:
     @lmql.query(model="smollm2")
     def outer():

@@ -9,7 +9,6 @@ import lmlang.lmql as lmql
 pytestmark = [pytest.mark.model, pytest.mark.usefixtures("smollm2")]
 
 
-@pytest.mark.xfail(reason="issue 11: or of token-length/STOPS_AT constraints", strict=False)
 def test_or_of_token_lengths() -> None:
     @lmql.query
     async def q():

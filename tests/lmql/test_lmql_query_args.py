@@ -96,7 +96,6 @@ def test_async_query_function_returns_a_coroutine() -> None:
     assert asyncio.run(pending) == INPUT
 
 
-@pytest.mark.xfail(reason="issue 11: methods with self", strict=False)
 def test_method_query_positional_keyword_and_self() -> None:
     agent = Agent()
     s, a, me, captured = asyncio.run(agent.interact(INPUT, a=8, output_writer=lmql.stream("ANSWER")))
@@ -121,7 +120,6 @@ def test_inputs_by_position_default_and_keyword() -> None:
                                         (INPUT, CONSTANT)]
 
 
-@pytest.mark.xfail(reason="issue 11: no-hole query with n=2", strict=False)
 def test_no_hole_query_with_n_2_gives_one_value() -> None:
     assert asyncio.run(capture(INPUT, decoder="beam", n=2)) == (INPUT, CONSTANT)
 
@@ -269,7 +267,6 @@ def test_missing_input_then_given_by_keyword() -> None:
         asyncio.run(noinput_but_specified())
 
 
-@pytest.mark.xfail(reason="issue 11: keyword inputs outside the signature", strict=False)
 def test_keyword_input_outside_signature() -> None:
     assert asyncio.run(noinput_but_specified(s="test")) == ("test", CONSTANT)
 
@@ -277,7 +274,6 @@ def test_keyword_input_outside_signature() -> None:
 MODEL = "smollm2"
 
 
-@pytest.mark.xfail(reason="issue 11: from with a variable", strict=False)
 def test_from_a_module_variable() -> None:
     @lmql.query
     async def external_model():

@@ -64,12 +64,10 @@ def early_conditionally_return_with_nothing(a: int):
     '''
 
 
-@pytest.mark.xfail(reason="issue 11: return None", strict=False)
 def test_return_none() -> None:
     assert none_return_value() is None
 
 
-@pytest.mark.xfail(reason="issue 11: return None", strict=False)
 def test_return_none_with_beam_2() -> None:
     values = none_return_value(decoder="beam", n=2)
     assert values == [None, None]
@@ -79,7 +77,6 @@ def test_return_some_value() -> None:
     assert some_return_value() == "Something"
 
 
-@pytest.mark.xfail(reason="issue 11: context in queries", strict=False)
 def test_nested_query_returning_none_shows_none() -> None:
     @lmql.query(model="smollm2")
     def nested_none():
@@ -91,7 +88,6 @@ def test_nested_query_returning_none_shows_none() -> None:
     assert nested_none() == "None."
 
 
-@pytest.mark.xfail(reason="issue 11: context in queries", strict=False)
 def test_nested_query_value_replaces_its_text() -> None:
     @lmql.query(model="smollm2")
     def nested_some():
@@ -114,7 +110,6 @@ def test_nested_query_value_replaces_its_text_in_result_prompt() -> None:
     assert result.prompt == "Something." and result.variables["TEST"] == "Something"
 
 
-@pytest.mark.xfail(reason="issue 11: nested query without return as macro", strict=False)
 def test_nested_query_without_return_is_a_macro() -> None:
     @lmql.query(model="smollm2")
     def nested_no_return_in_query():
@@ -138,7 +133,6 @@ def test_no_return_with_sample_2_gives_two_results() -> None:
     assert len(values) == 2 and all(type(v) is lmql.LMQLResult for v in values)
 
 
-@pytest.mark.xfail(reason="issue 11: return None", strict=False)
 def test_two_path_return_none() -> None:
     assert two_path_return(1) is None
 
@@ -148,7 +142,6 @@ def test_two_path_return() -> None:
     assert type(two_path_return(0)) is lmql.LMQLResult
 
 
-@pytest.mark.xfail(reason="issue 11: no-hole query with n=2", strict=False)
 def test_two_path_return_with_sample_2() -> None:
     assert two_path_return(-1, decoder="sample", n=2) == "Something"
 

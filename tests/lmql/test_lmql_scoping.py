@@ -12,7 +12,6 @@ import lmlang.lmql as lmql
 pytestmark = [pytest.mark.model, pytest.mark.usefixtures("smollm2")]
 
 
-@pytest.mark.xfail(reason="issue 11: scoping", strict=False)
 def test_query_locals_and_globals() -> None:
     @lmql.query
     async def q(actual_input: str = None):
@@ -36,7 +35,6 @@ def test_query_locals_and_globals() -> None:
     asyncio.run(q())
 
 
-@pytest.mark.xfail(reason="issue 11: argmax(n=n)", strict=False)
 def test_decoder_clause_reads_an_input() -> None:
     result = asyncio.run(lmql.run('''lmql
     argmax(n=n)
@@ -83,7 +81,6 @@ def test_python_capture() -> None:
     assert asyncio.run(q()).prompt.startswith("Q: Hi 13")
 
 
-@pytest.mark.xfail(reason="issue 11: context in queries", strict=False)
 def test_python_capture_in_context() -> None:
     def f(a):
         return 12 + a

@@ -70,7 +70,6 @@ def test_stop_phrase_waits_for_the_token_minimum() -> None:
     assert cut == -1 or value.endswith(" the")
 
 
-@pytest.mark.xfail(reason="issue 11: or of token-length/STOPS_AT constraints", strict=False)
 def test_token_minimum_or_stop_phrase() -> None:
     result = run('"The movie review in positive sentiment is: [OUTPUT]"',
                  'len(TOKENS(OUTPUT)) > 6 or STOPS_AT(OUTPUT, "review")')
