@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lmlang.constraints import meaning
+from lmlang.constraints import meaning, structured
 from lmlang.errors import ConstraintError, NotEnforcedError
 from lmlang.masks import Automaton, PatternError, from_regex, intersect, literals, negate, union
 from lmlang.source import Span
@@ -39,6 +39,7 @@ class Condition:
     tokens: tuple[int, int | None] | None = None  # (at least, at most) tokens
     stops: tuple[tuple[str, bool], ...] = ()
     predicate: bool = False  # checked by evaluating the Python expression on the final value
+    structure: structured.Structure | None = None  # JSON or GRAMMAR: a grammar mask and a check of the value
 
 
 class Translator:
@@ -62,6 +63,9 @@ class Translator:
         chars = self._char_bound(node)
         if chars is not None:
             return Condition(source, span, node, chars=chars)
+        structure = self._structure(node)
+        if structure is not None:
+            return Condition(source, span, node, structure=structure)
         language = self.language(node)
         if language is None:
             self._refuse_unenforceable(node)
@@ -148,7 +152,33 @@ class Translator:
             )
         if name == "JSON":
             return self.regex(self._json_pattern(node))
+        if name == "GRAMMAR":
+            raise NotEnforcedError(self.expr.span_of(node), "GRAMMAR must be a condition of its own in the where "
+                                                            "clause, not inside or/not")
         return None
+
+    def _structure(self, node: pyast.expr) -> structured.Structure | None:
+        """``JSON(V[, schema][, strict=...])`` or ``GRAMMAR(V, source)`` as a conjunct of its own: a grammar."""
+        name = self._call_on_var(node)
+        if name not in ("JSON", "GRAMMAR"):
+            return None
+        assert isinstance(node, pyast.Call)
+        span = self.expr.span_of(node)
+        strict = True
+        for keyword in node.keywords:
+            value = self._value(keyword.value)
+            if name != "JSON" or keyword.arg != "strict" or not isinstance(value, bool):
+                raise ConstraintError(self.expr.span_of(keyword.value), f"{name} takes no argument "
+                                      f"{keyword.arg}={value!r}" + (" (strict=True or False)" if name == "JSON" else ""))
+            strict = value
+        argument = node.args[1] if len(node.args) > 1 else None
+        where = self.expr.span_of(argument) if argument is not None else span
+        if name == "GRAMMAR":
+            if argument is None:
+                raise ConstraintError(span, "GRAMMAR needs the grammar's text, as in GRAMMAR(V, source)")
+            return structured.grammar_structure(self._value(argument), span.text, where)
+        schema = self._value(argument) if argument is not None else None
+        return structured.json_structure(schema, span.text, where, strict)
 
     def _json_pattern(self, node: pyast.Call) -> str:
         """JSON(V) or JSON(V, schema): the schema a dict (or its JSON text); one optional white-space character
