@@ -16,6 +16,7 @@ from lmlang.errors import (CheckError, ConstraintError, InputError, LmlangError,
 from lmlang.query import Query, compile, compile_file, query, run, score, unload
 from lmlang.result import HoleScore, Result, Stats
 from lmlang.source import Source, Span
+from lmlang.typed import generate
 
 __all__ = [
     "__version__",
@@ -25,6 +26,7 @@ __all__ = [
     "query",
     "score",
     "unload",
+    "generate",
     "Query",
     "Result",
     "Stats",
