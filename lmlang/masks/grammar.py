@@ -24,6 +24,7 @@ import llguidance
 import llguidance.gbnf_to_lark
 import numpy as np
 
+from lmlang.masks.automaton import any_text
 from lmlang.masks.matcher import TokenMatcher
 from lmlang.masks.vocabulary import Vocabulary
 
@@ -185,6 +186,8 @@ class GrammarMatcher:
         self._masks: OrderedDict[int, np.ndarray] = OrderedDict()
         self._eog = vocab.eog
         self._eog_ids = vocab.eog_ids
+        # Alone, a grammar needs no regular mask: llguidance never allows a special token.
+        self._regular_free = regular.max_chars is None and regular.automaton.key == any_text().key
 
     def start(self) -> int:
         return 1 if self.regular.start() > 0 else -1
@@ -253,11 +256,11 @@ class GrammarMatcher:
             self._masks.move_to_end(state)
             return found
         node = self._nodes[state]
-        row = self.regular.allowed(node.regular).copy()  # type: ignore[union-attr]
         size = self.vocab.size
+        row = None if self._regular_free else self.regular.allowed(node.regular).copy()  # type: ignore[union-attr]
         for parser in self._parsers(state):
-            bits = np.unpackbits(np.frombuffer(parser.compute_bitmask(), np.uint8), bitorder="little")
-            row &= bits[:size].astype(bool)
+            bits = np.unpackbits(np.frombuffer(parser.compute_bitmask(), np.uint8), count=size, bitorder="little")
+            row = bits.view(bool) if row is None else row & bits.view(bool)
         row[self._eog_ids] = self.accepts(state)
         found = self._masks[state] = np.flatnonzero(row)
         if len(self._masks) > _MASKS_KEPT:
