@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast as pyast
 import builtins
 import hashlib
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -150,10 +149,8 @@ class Translator:
             raise ConstraintError(
                 self.expr.span_of(node), f"{name} must be a condition of its own in the where clause, not inside or/not"
             )
-        if name == "JSON":
-            return self.regex(self._json_pattern(node))
-        if name == "GRAMMAR":
-            raise NotEnforcedError(self.expr.span_of(node), "GRAMMAR must be a condition of its own in the where "
+        if name in ("JSON", "GRAMMAR"):
+            raise NotEnforcedError(self.expr.span_of(node), f"{name} must be a condition of its own in the where "
                                                             "clause, not inside or/not")
         return None
 
@@ -179,23 +176,6 @@ class Translator:
             return structured.grammar_structure(self._value(argument), span.text, where)
         schema = self._value(argument) if argument is not None else None
         return structured.json_structure(schema, span.text, where, strict)
-
-    def _json_pattern(self, node: pyast.Call) -> str:
-        """JSON(V) or JSON(V, schema): the schema a dict (or its JSON text); one optional white-space character
-        may lead, as models write " {" after a colon."""
-        if len(node.args) < 2:
-            return meaning.JSON_LEAD + meaning.json_value()
-        schema = self._value(node.args[1])
-        span = self.expr.span_of(node.args[1])
-        if isinstance(schema, str):
-            try:
-                schema = json.loads(schema)
-            except ValueError as err:
-                raise ConstraintError(span, f"JSON's schema is not valid JSON: {err}") from None
-        try:
-            return meaning.JSON_LEAD + meaning.json_schema(schema)
-        except ValueError as err:
-            raise NotEnforcedError(span, str(err)) from None
 
     def _comparison(self, op: pyast.cmpop, left: pyast.expr, right: pyast.expr) -> Automaton | None:
         if self._is_var(left) and not self._mentions_var(right):

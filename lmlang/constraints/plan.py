@@ -200,7 +200,7 @@ def _python_type_condition(var: str, hole_type: HoleType, scope: Mapping[str, ob
         return None
     if not structured.is_python_type(target):
         return None
-    structure = structured.type_structure(target, call.source, call.span)
+    structure = structured.type_structure(target, call.source, call.span, scope)
     return Condition(f"[{var}: {call.source}]", hole_type.span, pyast.Constant(True), structure=structure)
 
 

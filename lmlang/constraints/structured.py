@@ -26,7 +26,7 @@ import re
 import types
 import typing
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,7 @@ class Structure:
     grammar: engine.Grammar = field(repr=False)  # the value's language, for the mask
     schema: Any = None  # JSON: what jsonschema checks the parsed value against (None: any JSON)
     python_type: Any = None
+    namespace: Mapping[str, Any] | None = field(default=None, repr=False)  # resolves the type's annotations
 
     @property
     def key(self) -> str:
@@ -76,7 +77,7 @@ class Structure:
         if self.kind == "grammar":
             return text
         data = parse_json(text)
-        return data if self.python_type is None else construct(self.python_type, data)
+        return data if self.python_type is None else construct(self.python_type, data, self.namespace)
 
 
 def parse_json(text: str) -> Any:
@@ -217,20 +218,22 @@ def is_python_type(target: Any) -> bool:
     return typing.get_origin(target) is not None or target is typing.Any
 
 
-def type_structure(target: Any, source: str, span: Span | None) -> Structure:
+def type_structure(target: Any, source: str, span: Span | None, namespace: Mapping[str, Any] | None = None) -> Structure:
     """``[P: T]``: a JSON value of the schema of ``T``, constructed into an instance of ``T``."""
     try:
-        schema = schema_of(target)
+        schema = schema_of(target, namespace)
     except TypeError as err:
         raise NotEnforcedError(span, f"the hole's type {source} cannot be generated: {err}") from None
     grammar = _json_grammar(schema, source, span, strict=True)
-    return Structure("json", source, grammar, schema, python_type=target)
+    return Structure("json", source, grammar, schema, python_type=target, namespace=namespace)
 
 
-def schema_of(target: Any) -> dict[str, Any]:
-    """The JSON schema of a Python type (definitions of classes under ``$defs``, so recursive types work)."""
-    defs: dict[str, Any] = {}
+def schema_of(target: Any, namespace: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON schema of a Python type (definitions of classes under ``$defs``, so recursive types work);
+    ``namespace`` resolves annotations written as strings (classes defined inside a query)."""
+    defs: dict[str, Any] = {"": dict(namespace or {})}
     root = _schema(target, defs)
+    del defs[""]
     return {**root, "$defs": defs} if defs else root
 
 
@@ -266,10 +269,13 @@ def _schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
         return {"enum": [m.value for m in tp]}
     if isinstance(tp, type) and hasattr(tp, "model_json_schema"):  # a pydantic model
         schema = tp.model_json_schema(ref_template="#/$defs/{model}")
-        defs.update(schema.pop("$defs", {}))
+        found = schema.pop("$defs", {})
+        for part in [schema, *found.values()]:
+            _closed(part)
+        defs.update(found)
         return schema
     if isinstance(tp, type) and (dataclasses.is_dataclass(tp) or _is_typed_dict(tp)):
-        name = _def_name(tp, defs)
+        name = _def_name(tp)
         if name not in defs:
             defs[name] = {}  # a recursive reference finds it while its fields are read
             defs[name] = _class_schema(tp, defs)
@@ -278,16 +284,33 @@ def _schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
                     "pydantic model, TypedDict, Enum, Literal, list, dict, Optional, str, int, float or bool)")
 
 
+def _closed(schema: Any) -> None:
+    """Objects with listed properties take no others, unless the schema says otherwise: the model then writes
+    the class's fields, not ones the class would drop."""
+    if isinstance(schema, dict):
+        if "properties" in schema and "additionalProperties" not in schema:
+            schema["additionalProperties"] = False
+        for value in schema.values():
+            _closed(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _closed(value)
+
+
 def _is_typed_dict(tp: type) -> bool:
     return issubclass(tp, dict) and hasattr(tp, "__required_keys__")
 
 
-def _def_name(tp: type, defs: dict[str, Any]) -> str:
+def _def_name(tp: type) -> str:
     return f"{tp.__module__}.{tp.__qualname__}".replace("<", "").replace(">", "")
 
 
+def _hints(tp: type, namespace: Mapping[str, Any] | None) -> dict[str, Any]:
+    return typing.get_type_hints(tp, localns=dict(namespace or {}))
+
+
 def _class_schema(tp: type, defs: dict[str, Any]) -> dict[str, Any]:
-    hints = typing.get_type_hints(tp)
+    hints = _hints(tp, defs[""])
     if dataclasses.is_dataclass(tp):
         names = [f.name for f in dataclasses.fields(tp) if f.init]
         required = [f.name for f in dataclasses.fields(tp) if f.init and f.default is dataclasses.MISSING
@@ -299,7 +322,7 @@ def _class_schema(tp: type, defs: dict[str, Any]) -> dict[str, Any]:
             "additionalProperties": False}
 
 
-def construct(tp: Any, data: Any) -> Any:
+def construct(tp: Any, data: Any, namespace: Mapping[str, Any] | None = None) -> Any:
     """An instance of ``tp`` from valid JSON ``data`` (nested classes built from their parts)."""
     if tp is typing.Any or tp is object or tp in (str, bool, type(None)):
         return data
@@ -309,7 +332,7 @@ def construct(tp: Any, data: Any) -> Any:
         return float(data)
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is typing.Annotated:
-        return construct(args[0], data)
+        return construct(args[0], data, namespace)
     if origin is typing.Literal:
         for a in args:
             if (a.value if isinstance(a, enum.Enum) else a) == data:
@@ -317,27 +340,27 @@ def construct(tp: Any, data: Any) -> Any:
         return data
     if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
         for a in args:
-            if validation_problem(schema_of(a), data) is None:
-                return construct(a, data)
+            if validation_problem(schema_of(a, namespace), data) is None:
+                return construct(a, data, namespace)
         return data
     if origin in (list, Sequence, typing.List) or tp is list:  # noqa: UP006
-        return [construct(args[0], d) for d in data] if args else list(data)
+        return [construct(args[0], d, namespace) for d in data] if args else list(data)
     if origin in (set, frozenset) or tp in (set, frozenset):
-        return (origin or tp)(construct(args[0], d) for d in data) if args else (origin or tp)(data)
+        return (origin or tp)(construct(args[0], d, namespace) for d in data) if args else (origin or tp)(data)
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(construct(args[0], d) for d in data)
-        return tuple(construct(a, d) for a, d in zip(args, data))
+            return tuple(construct(args[0], d, namespace) for d in data)
+        return tuple(construct(a, d, namespace) for a, d in zip(args, data))
     if origin is dict or tp is dict:
-        return {k: construct(args[1], v) for k, v in data.items()} if args else dict(data)
+        return {k: construct(args[1], v, namespace) for k, v in data.items()} if args else dict(data)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp(data)
     if isinstance(tp, type) and hasattr(tp, "model_validate"):
         return tp.model_validate(data)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
-        return tp(**{k: construct(hints[k], v) for k, v in data.items()})
+        hints = _hints(tp, namespace)
+        return tp(**{k: construct(hints[k], v, namespace) for k, v in data.items()})
     if isinstance(tp, type) and _is_typed_dict(tp):
-        hints = typing.get_type_hints(tp)
-        return {k: construct(hints[k], v) for k, v in data.items()}
+        hints = _hints(tp, namespace)
+        return {k: construct(hints[k], v, namespace) for k, v in data.items()}
     return data

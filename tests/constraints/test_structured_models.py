@@ -71,9 +71,8 @@ def test_grammar_values_parse_with_lark(smollm2) -> None:
 
 
 def test_json_nests_deeper_than_the_regular_masks_could(smollm2) -> None:
-    query = lmlang.compile('argmax\n"Nested lists: [[1, [2, [3, [4, [5, [6]]]]]]]\\nMore nested lists:[X]" '
-                           'where JSON(X) and STOPS_BEFORE(X, "\\n")\n')
-    value = query.run("smollm2", decoder_args={"max_tokens": 40}).variables["X"]
+    query = lmlang.compile('argmax\n"Nested lists: {EX}\\nMore nested lists:[X]" where JSON(X) and STOPS_BEFORE(X, "\\n")\n')
+    value = query.run("smollm2", EX="[[1, [2, [3, [4, [5, [6]]]]]]]", decoder_args={"max_tokens": 40}).variables["X"]
 
     def depth(v: object) -> int:
         return 1 + max((depth(x) for x in v), default=0) if isinstance(v, list) else 0
@@ -95,7 +94,7 @@ class Colour(enum.Enum):
 
 def test_typed_holes_return_instances(smollm2) -> None:
     query = lmlang.compile('argmax\n"A person as JSON: {EX}\\nAnother person:[P: Person]\\nA colour:[C: Colour]\\n'
-                           'A size:[S: Literal[\\"small\\", \\"large\\"]]"\n')
+                           'A size:[S: Literal[\'small\', \'large\']]"\n')
     result = query.run("smollm2", Person=Person, Colour=Colour, Literal=Literal, EX='{"name": "Ann", "age": 31}',
                        decoder_args={"max_tokens": 30})
     person, colour, size = (result.variables[k] for k in "PCS")
