@@ -254,8 +254,8 @@ def _schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
     if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
         return {"anyOf": [_schema(a, defs) for a in args]}
     if origin in (list, Sequence, typing.List, set, frozenset) or tp in (list, set, frozenset):  # noqa: UP006
-        item = _schema(args[0], defs) if args else {}
-        return {"type": "array", "items": item, **({"uniqueItems": True} if origin in (set, frozenset) else {})}
+        # A set's duplicates collapse when it is built, so its schema does not ask for unique items.
+        return {"type": "array", "items": _schema(args[0], defs) if args else {}}
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             return {"type": "array", "items": _schema(args[0], defs)}

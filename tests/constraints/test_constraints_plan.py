@@ -358,3 +358,72 @@ def test_structured_conditions_inside_or_and_not_are_refused(text):
     # `not JSON(X)` through a bounded regular mask would let deeper JSON through: never an approximation.
     with pytest.raises(NotEnforcedError, match="condition of its own"):
         plan("X", text, env={"G": ARITH, "S": {"type": "integer"}})
+
+
+# ------------------------------------------------------------------------------------------ typed holes
+
+import dataclasses  # noqa: E402
+import enum  # noqa: E402
+from typing import Literal, Optional, TypedDict  # noqa: E402
+
+
+@dataclasses.dataclass
+class Address:
+    city: str
+
+
+@dataclasses.dataclass
+class Person:
+    name: str
+    age: int
+    home: Optional[Address] = None
+    friends: list["Person"] = dataclasses.field(default_factory=list)
+
+
+class Size(enum.Enum):
+    S = "small"
+    L = "large"
+
+
+class Point(TypedDict):
+    x: int
+    y: int
+
+
+def type_hole(source: str, env: dict):
+    src = Source("query.lmq", f"[X: {source}]")
+    hole_type = HoleType(src.span(4, len(src.text) - 1), "query", call=Expr(src.span(4, len(src.text) - 1), source))
+    return plan("X", "", hole_type=hole_type, env=env)
+
+
+@pytest.mark.parametrize("source, text, value", [
+    ("Person", '{"name": "Ann", "age": 3, "home": {"city": "Rome"}, "friends": [{"name": "Bo", "age": 4}]}',
+     Person("Ann", 3, Address("Rome"), [Person("Bo", 4)])),
+    ("Size", '"large"', Size.L),
+    ("Literal['a', 'b']", '"b"', "b"),
+    ("Point", '{"x": 1, "y": 2}', {"x": 1, "y": 2}),
+    ("dict[str, int]", '{"a": 1}', {"a": 1}),
+    ("tuple[int, str]", '[1, "a"]', (1, "a")),
+    ("set[int]", "[1, 1, 2]", {1, 2}),
+    ("Optional[int]", "null", None),
+    ("bool", "true", True),
+])
+def test_a_python_type_hole_returns_an_instance(source, text, value):
+    env = {"Person": Person, "Size": Size, "Point": Point, "Literal": Literal, "Optional": Optional}
+    p = type_hole(source, env)
+    assert masked(p, text)
+    assert p.finish(text) == value
+
+
+@pytest.mark.parametrize("source, text", [
+    ("Person", '{"name": "Ann"}'), ("Person", '{"name": "Ann", "age": 3, "pet": "cat"}'), ("Size", '"medium"'),
+    ("Point", '{"x": 1.5, "y": 2}'),
+])
+def test_a_python_type_hole_refuses_what_the_type_cannot_hold(source, text):
+    p = type_hole(source, {"Person": Person, "Size": Size, "Point": Point})
+    assert not masked(p, text) and not accepts(p, text)
+
+
+def test_a_type_lmlang_cannot_write_as_json_is_a_clear_error():
+    with pytest.raises(NotEnforcedError, match="'complex' is not a type lmlang can write as JSON"):
+        type_hole("complex", {})
