@@ -165,8 +165,9 @@ class Translator:
         for keyword in node.keywords:
             value = self._value(keyword.value)
             if name != "JSON" or keyword.arg != "strict" or not isinstance(value, bool):
-                raise ConstraintError(self.expr.span_of(keyword.value), f"{name} takes no argument "
-                                      f"{keyword.arg}={value!r}" + (" (strict=True or False)" if name == "JSON" else ""))
+                hint = " (strict=True or False)" if name == "JSON" else ""
+                raise ConstraintError(self.expr.span_of(keyword.value),
+                                      f"{name} takes no argument {keyword.arg}={value!r}{hint}")
             strict = value
         argument = node.args[1] if len(node.args) > 1 else None
         where = self.expr.span_of(argument) if argument is not None else span

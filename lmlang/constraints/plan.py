@@ -62,7 +62,8 @@ class HolePlan:
             problem = cond.structure.problem(text) if cond.structure is not None else None
             if problem is not None:
                 raise ConstraintError(cond.span, f"the value of {self.var}, {text!r}, {problem}")
-        typed = [c.structure for c in self.conditions if c.structure is not None and c.structure.python_type is not None]
+        structures = [c.structure for c in self.conditions if c.structure is not None]
+        typed = [s for s in structures if s.python_type is not None]
         value = typed[0].value(text) if typed else _convert(text, self.value_type)
         for cond in self.conditions:
             if cond.predicate and not self._holds(cond, value):

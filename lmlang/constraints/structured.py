@@ -63,7 +63,8 @@ class Structure:
     def problem(self, text: str) -> str | None:
         """Why the finished ``text`` is not a valid value (None if it is)."""
         if self.kind == "grammar":
-            return None if self.grammar.accepts(text.encode("utf-8", "surrogatepass")) else "is not a sentence of the grammar"
+            data = text.encode("utf-8", "surrogatepass")
+            return None if self.grammar.accepts(data) else "is not a sentence of the grammar"
         try:
             value = parse_json(text)
         except ValueError as err:
@@ -218,7 +219,8 @@ def is_python_type(target: Any) -> bool:
     return typing.get_origin(target) is not None or target is typing.Any
 
 
-def type_structure(target: Any, source: str, span: Span | None, namespace: Mapping[str, Any] | None = None) -> Structure:
+def type_structure(target: Any, source: str, span: Span | None,
+                   namespace: Mapping[str, Any] | None = None) -> Structure:
     """``[P: T]``: a JSON value of the schema of ``T``, constructed into an instance of ``T``."""
     try:
         schema = schema_of(target, namespace)
@@ -231,9 +233,8 @@ def type_structure(target: Any, source: str, span: Span | None, namespace: Mappi
 def schema_of(target: Any, namespace: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The JSON schema of a Python type (definitions of classes under ``$defs``, so recursive types work);
     ``namespace`` resolves annotations written as strings (classes defined inside a query)."""
-    defs: dict[str, Any] = {"": dict(namespace or {})}
-    root = _schema(target, defs)
-    del defs[""]
+    defs: dict[str, Any] = {}
+    root = _schema(target, defs, namespace)
     return {**root, "$defs": defs} if defs else root
 
 
@@ -241,30 +242,30 @@ _SCALARS = {str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "
             bool: {"type": "boolean"}, type(None): {"type": "null"}}
 
 
-def _schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
+def _schema(tp: Any, defs: dict[str, Any], namespace: Mapping[str, Any] | None) -> dict[str, Any]:
     if tp in _SCALARS:
         return dict(_SCALARS[tp])
     if tp is typing.Any or tp is object:
         return {}
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is typing.Annotated:
-        return _schema(args[0], defs)
+        return _schema(args[0], defs, namespace)
     if origin is typing.Literal:
         return {"enum": [a.value if isinstance(a, enum.Enum) else a for a in args]}
     if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
-        return {"anyOf": [_schema(a, defs) for a in args]}
+        return {"anyOf": [_schema(a, defs, namespace) for a in args]}
     if origin in (list, Sequence, typing.List, set, frozenset) or tp in (list, set, frozenset):  # noqa: UP006
         # A set's duplicates collapse when it is built, so its schema does not ask for unique items.
-        return {"type": "array", "items": _schema(args[0], defs) if args else {}}
+        return {"type": "array", "items": _schema(args[0], defs, namespace) if args else {}}
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            return {"type": "array", "items": _schema(args[0], defs)}
-        return {"type": "array", "prefixItems": [_schema(a, defs) for a in args], "items": False,
+            return {"type": "array", "items": _schema(args[0], defs, namespace)}
+        return {"type": "array", "prefixItems": [_schema(a, defs, namespace) for a in args], "items": False,
                 "minItems": len(args)}
     if origin is dict or tp is dict:
         if args and args[0] is not str:
             raise TypeError(f"a dict's keys must be str to be JSON, not {args[0]!r}")
-        return {"type": "object", "additionalProperties": _schema(args[1], defs) if args else {}}
+        return {"type": "object", "additionalProperties": _schema(args[1], defs, namespace) if args else {}}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return {"enum": [m.value for m in tp]}
     if isinstance(tp, type) and hasattr(tp, "model_json_schema"):  # a pydantic model
@@ -278,7 +279,7 @@ def _schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
         name = _def_name(tp)
         if name not in defs:
             defs[name] = {}  # a recursive reference finds it while its fields are read
-            defs[name] = _class_schema(tp, defs)
+            defs[name] = _class_schema(tp, defs, namespace)
         return {"$ref": f"#/$defs/{name}"}
     raise TypeError(f"{getattr(tp, '__name__', tp)!r} is not a type lmlang can write as JSON (a dataclass, "
                     "pydantic model, TypedDict, Enum, Literal, list, dict, Optional, str, int, float or bool)")
@@ -309,8 +310,8 @@ def _hints(tp: type, namespace: Mapping[str, Any] | None) -> dict[str, Any]:
     return typing.get_type_hints(tp, localns=dict(namespace or {}))
 
 
-def _class_schema(tp: type, defs: dict[str, Any]) -> dict[str, Any]:
-    hints = _hints(tp, defs[""])
+def _class_schema(tp: type, defs: dict[str, Any], namespace: Mapping[str, Any] | None) -> dict[str, Any]:
+    hints = _hints(tp, namespace)
     if dataclasses.is_dataclass(tp):
         names = [f.name for f in dataclasses.fields(tp) if f.init]
         required = [f.name for f in dataclasses.fields(tp) if f.init and f.default is dataclasses.MISSING
@@ -318,8 +319,8 @@ def _class_schema(tp: type, defs: dict[str, Any]) -> dict[str, Any]:
     else:
         names = list(hints)
         required = [n for n in names if n in tp.__required_keys__]  # type: ignore[attr-defined]
-    return {"type": "object", "properties": {n: _schema(hints[n], defs) for n in names}, "required": required,
-            "additionalProperties": False}
+    properties = {n: _schema(hints[n], defs, namespace) for n in names}
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
 def construct(tp: Any, data: Any, namespace: Mapping[str, Any] | None = None) -> Any:

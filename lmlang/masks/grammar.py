@@ -217,7 +217,9 @@ class GrammarMatcher:
         if state <= 0:
             return False
         node = self._nodes[state]
-        return self.regular.accepts(node.regular) and all(p.is_accepting() for p in self._parsers(state))  # type: ignore[union-attr]
+        if not self.regular.accepts(node.regular):  # type: ignore[union-attr]
+            return False
+        return all(p.is_accepting() for p in self._parsers(state))
 
     def forced(self, state: int) -> bytes | None:
         return None

@@ -71,7 +71,8 @@ def test_grammar_values_parse_with_lark(smollm2) -> None:
 
 
 def test_json_nests_deeper_than_the_regular_masks_could(smollm2) -> None:
-    query = lmlang.compile('argmax\n"Nested lists: {EX}\\nMore nested lists:[X]" where JSON(X) and STOPS_BEFORE(X, "\\n")\n')
+    query = lmlang.compile('argmax\n"Nested lists: {EX}\\nMore nested lists:[X]" '
+                           'where JSON(X) and STOPS_BEFORE(X, "\\n")\n')
     value = query.run("smollm2", EX="[[1, [2, [3, [4, [5, [6]]]]]]]", decoder_args={"max_tokens": 40}).variables["X"]
 
     def depth(v: object) -> int:
