@@ -427,3 +427,14 @@ def test_a_python_type_hole_refuses_what_the_type_cannot_hold(source, text):
 def test_a_type_lmlang_cannot_write_as_json_is_a_clear_error():
     with pytest.raises(NotEnforcedError, match="'complex' is not a type lmlang can write as JSON"):
         type_hole("complex", {})
+
+
+def test_a_schema_that_blew_up_the_regular_route_compiles_at_once():
+    # Four optional properties nested four deep: a 1.07-million-character regular expression and 51 s before.
+    schema: dict = {"type": "integer"}
+    for _ in range(4):
+        schema = {"type": "object", "properties": {k: schema for k in "abcd"}}
+    p = plan("X", "JSON(X, S)", env={"S": schema})
+    text = '{"a": {"b": {"c": {"d": 1}}}, "d": {}}'
+    assert masked(p, text) and p.finish(text) == {"a": {"b": {"c": {"d": 1}}}, "d": {}}
+    assert not masked(p, '{"a": {"b": {"c": {"d": "x"}}}}')
