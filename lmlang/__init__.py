@@ -17,6 +17,7 @@ from lmlang.query import Query, compile, compile_file, load, query, run, score, 
 from lmlang.result import HoleScore, Result, Stats
 from lmlang.session import Session, default_session
 from lmlang.source import Source, Span
+from lmlang.typed import generate
 
 __all__ = [
     "__version__",
@@ -29,6 +30,7 @@ __all__ = [
     "unload",
     "Session",
     "default_session",
+    "generate",
     "Query",
     "Result",
     "Stats",

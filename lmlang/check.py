@@ -135,7 +135,7 @@ class _Checker:
             if name not in _BUILTINS and not self.wildcard_import:
                 yield CheckError(span, _unknown_function(name), code="unknown-function")
             return
-        count = len(call.args) + len(call.keywords)
+        count = len(call.args) + len([k for k in call.keywords if k.arg not in signature.keywords])
         if not signature.min_args <= count <= signature.max_args:
             wanted = str(signature.min_args) if signature.min_args == signature.max_args else f"{signature.min_args} or {signature.max_args}"
             plural = "" if wanted == "1" else "s"

@@ -54,7 +54,7 @@ CASES = [
     Case("FLOAT", '"Q: What is pi?\\nA:[X]" where FLOAT(X)', lambda v: isinstance(v, float)),
     Case("typed float", '"Q: What is pi?\\nA:[X: float]"', lambda v: isinstance(v, float)),
     Case("JSON schema", '"A JSON answer:[X]" where JSON(X, SCHEMA)', lambda v: isinstance(v, dict)
-         and set(v) == {"ok", "n"} and isinstance(v["ok"], bool) and type(v["n"]) is int and 0 <= v["n"] <= 9,
+         and {"ok", "n"} <= set(v) and isinstance(v["ok"], bool) and type(v["n"]) is int and 0 <= v["n"] <= 9,
          max_tokens=40),
     Case("bounded float", '"Q: What is pi?\\nA:[X: float]" where X < 3.1 and X > -2.5',
          lambda v: isinstance(v, float) and -2.5 < v < 3.1),

@@ -16,6 +16,7 @@ class Signature:
     max_args: int
     usage: str
     doc: str
+    keywords: tuple[str, ...] = ()  # keyword arguments it takes, beyond the positional ones counted above
 
 
 CONSTRAINT_FUNCTIONS: dict[str, Signature] = {
@@ -30,7 +31,8 @@ CONSTRAINT_FUNCTIONS: dict[str, Signature] = {
         Signature("TOKENS", 1, 1, "len(TOKENS(V)) < n", "The model tokens of V, for bounding its length in tokens "
                   "(a lower bound holds back the end of the value and its stop phrases)."),
         Signature("WORDS", 1, 1, "len(WORDS(V)) < n", "The whitespace-separated words of V (V.split()), for bounding its length in words."),
-        Signature("JSON", 1, 2, "JSON(V[, schema])", "V is a JSON value, its containers nested at most 3 deep; with a schema (a dict, or its JSON text), a value valid under it: type, enum, const, properties and required (the listed properties, in order), items, minItems, maxItems, minimum, maximum and their exclusive forms (one bound for numbers). Its value is the parsed JSON."),
+        Signature("JSON", 1, 2, "JSON(V[, schema][, strict=False])", "V is a JSON value, nested to any depth; with a JSON schema (a dict, or its JSON text), a value valid under it ($ref/$defs, anyOf/oneOf/allOf, pattern, formats, min/max lengths and bounds, properties, additionalProperties, prefixItems, enum, const...), checked again by jsonschema when finished. A keyword the mask cannot enforce is an error, or with strict=False left to that check (with a warning). Its value is the parsed JSON.", ("strict",)),
+        Signature("GRAMMAR", 2, 2, "GRAMMAR(V, source)", "V is a sentence of a context-free grammar: Lark EBNF (a start rule, terminals as regular expressions or strings) or llama.cpp's GBNF (a root ::= rule); nesting to any depth."),
         Signature("len", 1, 1, "len(V) < n", "The length of V in characters (or of TOKENS(V) / WORDS(V))."),
         Signature("set", 1, 1, "V in set([...])", "A set of allowed values, for V in set(...)."),
         Signature("list", 1, 1, "V in list(...)", "A list of allowed values."),

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import ast as pyast
 import hashlib
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lmlang.constraints import meaning
+from lmlang.constraints import meaning, structured
 from lmlang.constraints.catalog import canonical
 from lmlang.errors import ConstraintError, NotEnforcedError
 from lmlang.interpret import namespace
@@ -40,6 +39,7 @@ class Condition:
     tokens: tuple[int, int | None] | None = None  # (at least, at most) tokens
     stops: tuple[tuple[str, bool], ...] = ()
     predicate: bool = False  # checked by evaluating the Python expression on the final value
+    structure: structured.Structure | None = None  # JSON or GRAMMAR: a grammar mask and a check of the value
 
 
 class Translator:
@@ -67,6 +67,9 @@ class Translator:
         chars = self._char_bound(node)
         if chars is not None:
             return Condition(source, span, node, chars=chars)
+        structure = self._structure(node)
+        if structure is not None:
+            return Condition(source, span, node, structure=structure)
         language = self.language(node)
         if language is None:
             self._refuse_unenforceable(node)
@@ -174,26 +177,34 @@ class Translator:
             raise ConstraintError(
                 self.expr.span_of(node), f"{name} must be a condition of its own in the where clause, not inside or/not"
             )
-        if name == "JSON":
-            return self.regex(self._json_pattern(node))
+        if name in ("JSON", "GRAMMAR"):
+            raise NotEnforcedError(self.expr.span_of(node), f"{name} must be a condition of its own in the where "
+                                                            "clause, not inside or/not")
         return None
 
-    def _json_pattern(self, node: pyast.Call) -> str:
-        """JSON(V) or JSON(V, schema): the schema a dict (or its JSON text); one optional white-space character
-        may lead, as models write " {" after a colon."""
-        if len(node.args) < 2:
-            return meaning.JSON_LEAD + meaning.json_value()
-        schema = self._value(node.args[1])
-        span = self.expr.span_of(node.args[1])
-        if isinstance(schema, str):
-            try:
-                schema = json.loads(schema)
-            except ValueError as err:
-                raise ConstraintError(span, f"JSON's schema is not valid JSON: {err}") from None
-        try:
-            return meaning.JSON_LEAD + meaning.json_schema(schema)
-        except ValueError as err:
-            raise NotEnforcedError(span, str(err)) from None
+    def _structure(self, node: pyast.expr) -> structured.Structure | None:
+        """``JSON(V[, schema][, strict=...])`` or ``GRAMMAR(V, source)`` as a conjunct of its own: a grammar."""
+        name = self._call_on_var(node)
+        if name not in ("JSON", "GRAMMAR"):
+            return None
+        assert isinstance(node, pyast.Call)
+        span = self.expr.span_of(node)
+        strict = True
+        for keyword in node.keywords:
+            value = self._value(keyword.value)
+            if name != "JSON" or keyword.arg != "strict" or not isinstance(value, bool):
+                hint = " (strict=True or False)" if name == "JSON" else ""
+                raise ConstraintError(self.expr.span_of(keyword.value),
+                                      f"{name} takes no argument {keyword.arg}={value!r}{hint}")
+            strict = value
+        argument = node.args[1] if len(node.args) > 1 else None
+        where = self.expr.span_of(argument) if argument is not None else span
+        if name == "GRAMMAR":
+            if argument is None:
+                raise ConstraintError(span, "GRAMMAR needs the grammar's text, as in GRAMMAR(V, source)")
+            return structured.grammar_structure(self._value(argument), span.text, where)
+        schema = self._value(argument) if argument is not None else None
+        return structured.json_structure(schema, span.text, where, strict)
 
     def _comparison(self, op: pyast.cmpop, left: pyast.expr, right: pyast.expr) -> Automaton | None:
         if self._is_var(left) and not self._mentions_var(right):

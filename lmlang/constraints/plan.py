@@ -8,12 +8,13 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from lmlang.constraints import meaning
+from lmlang.constraints import meaning, structured
 from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS
 from lmlang.constraints.conditions import Condition, Translator, evaluate, finite
 from lmlang.errors import ConstraintError, InputError
 from lmlang.masks import (Automaton, TokenMatcher, Vocabulary, any_text, firing_phrases, from_regex, intersect,
                           until_stop)
+from lmlang.masks.grammar import GrammarMatcher
 from lmlang.source import Span
 from lmlang.syntax.ast import Expr, HoleType
 
@@ -31,6 +32,7 @@ class HolePlan:
     automaton: Automaton | None = field(repr=False)
     max_chars: int | None = None
     scope: Mapping[str, object] = field(default_factory=dict, repr=False)
+    structures: tuple[structured.Structure, ...] = field(default=(), repr=False)  # grammars the value follows
 
     def matcher(self, vocab: Vocabulary) -> TokenMatcher | None:
         """The token matcher for this plan on ``vocab`` (None when nothing needs masking). Not kept here: the
@@ -43,6 +45,14 @@ class HolePlan:
         """What the matcher of this plan on ``vocab`` depends on: plans with equal keys have equal matchers."""
         return (self.automaton.key if self.automaton is not None else None, self.max_chars, vocab.key, vocab.size)
 
+    def generation_matcher(self, regular: TokenMatcher | None, vocab: Vocabulary) -> TokenMatcher | GrammarMatcher | None:
+        """The matcher of one generation over ``regular`` (this plan's cached regular matcher): itself, or where
+        the value follows grammars, a new matcher holding the parsers of this one generation."""
+        if regular is None or not self.structures:
+            return regular
+        grammars = [structured.mask_grammar(s, self.stops) for s in self.structures]
+        return GrammarMatcher(grammars, vocab, regular)
+
     def finish(self, text: str) -> object:
         """The value of the complete text (int, float or str), after checking every condition on it."""
         data = text.encode("utf-8", errors="surrogatepass")
@@ -53,7 +63,13 @@ class HolePlan:
                 low, high = cond.chars
                 if len(text) < low or (high is not None and len(text) > high):
                     raise self._violation(text, cond)
-        value = _convert(text, self.value_type)
+        for cond in self.conditions:
+            problem = cond.structure.problem(text) if cond.structure is not None else None
+            if problem is not None:
+                raise ConstraintError(cond.span, f"the value of {self.var}, {text!r}, {problem}")
+        structures = [c.structure for c in self.conditions if c.structure is not None]
+        typed = [s for s in structures if s.python_type is not None]
+        value = typed[0].value(text) if typed else _convert(text, self.value_type)
         for cond in self.conditions:
             if cond.predicate and not self._holds(cond, value):
                 raise self._violation(text, cond)
@@ -90,12 +106,13 @@ def plan_hole(
     value_type = _value_type(var, hole_type, [node for _, node in mine], scope)
     numeric = value_type if value_type != "str" else None
     conditions = []
-    type_condition = _type_condition(var, hole_type)
+    type_condition = _type_condition(var, hole_type, scope)
     if type_condition is not None:
         conditions.append(type_condition)
     for expr, node in mine:
         conditions.append(Translator(var, expr, numeric, scope).condition(node))
     automaton, max_chars = _mask_language(var, conditions)
+    structures = tuple(c.structure for c in conditions if c.structure is not None)
     return HolePlan(
         var=var,
         stops=tuple(s for c in conditions for s in c.stops),
@@ -106,6 +123,7 @@ def plan_hole(
         automaton=automaton,
         max_chars=max_chars,
         scope=scope,
+        structures=structures,
     )
 
 
@@ -156,7 +174,9 @@ def _value_type(var: str, hole_type: HoleType | None, nodes: list[pyast.expr], s
     return "int" if "INT" in called else "float" if "FLOAT" in called else "json" if "JSON" in called else "str"
 
 
-def _type_condition(var: str, hole_type: HoleType | None) -> Condition | None:
+def _type_condition(var: str, hole_type: HoleType | None, scope: Mapping[str, object]) -> Condition | None:
+    if hole_type is not None and hole_type.kind == "query" and hole_type.call is not None:
+        return _python_type_condition(var, hole_type, scope)
     if hole_type is None or hole_type.kind not in ("int", "float", "regex"):
         return None
     if hole_type.kind == "regex":
@@ -168,6 +188,23 @@ def _type_condition(var: str, hole_type: HoleType | None) -> Condition | None:
         language = from_regex(meaning.INT_PATTERN if hole_type.kind == "int" else meaning.FLOAT_PATTERN)
         source = f"[{var}: {hole_type.kind}]"
     return Condition(source, hole_type.span, pyast.Constant(True), language=language)
+
+
+def _python_type_condition(var: str, hole_type: HoleType, scope: Mapping[str, object]) -> Condition | None:
+    """``[P: Person]`` for a Python type (a nested query's call is not one: the interpreter runs it instead)."""
+    call = hole_type.call
+    assert call is not None
+    node = call.python().body
+    if isinstance(node, pyast.Call):
+        return None
+    try:
+        target = evaluate(node, scope)
+    except Exception:  # not resolvable here: the interpreter reports what the hole's type names
+        return None
+    if not structured.is_python_type(target):
+        return None
+    structure = structured.type_structure(target, call.source, call.span, scope)
+    return Condition(f"[{var}: {call.source}]", hole_type.span, pyast.Constant(True), structure=structure)
 
 
 def _mask_language(var: str, conditions: list[Condition]) -> tuple[Automaton | None, int | None]:
@@ -182,7 +219,7 @@ def _mask_language(var: str, conditions: list[Condition]) -> tuple[Automaton | N
     stopping = [c for c in conditions if c.stops]
     low = max((c.chars[0] for c in bounded), default=0)  # type: ignore[index]
     high = min((c.chars[1] for c in bounded if c.chars[1] is not None), default=None)  # type: ignore[index]
-    if not languages and not bounded:
+    if not languages and not bounded and not any(c.structure is not None for c in conditions):
         return None, None
     automaton = any_text()
     for cond in languages:

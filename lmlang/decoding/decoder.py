@@ -193,9 +193,10 @@ class Decoder:
             sink = _streaming(decorators, run, sink)
         return OpenHole(event, plan, HoleCursor(seq, request, sink))
 
-    def _matcher(self, plan: Any) -> TokenMatcher | None:
+    def _matcher(self, plan: Any) -> Any:
         vocabulary = self.vocabulary
-        return self.matchers.get_or_make(plan.matcher_key(vocabulary), lambda: plan.matcher(vocabulary))
+        regular = self.matchers.get_or_make(plan.matcher_key(vocabulary), lambda: plan.matcher(vocabulary))
+        return plan.generation_matcher(regular, vocabulary)
 
     def close_hole(self, run: Run, hole: OpenHole, outcome: HoleOutcome) -> Any:
         """The hole's checked value, now part of the run; resume the run's execution with it."""

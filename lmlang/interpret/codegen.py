@@ -289,6 +289,6 @@ def _hole(out: _Emitter, hole: ast.Hole, where: tuple[ast.Expr, ...], distributi
     decorators = ", decorators=(" + "".join(f"({d.source}), " for d in hole.decorators) + ")" if hole.decorators else ""
     if hole.type is not None and hole.type.kind == "query" and hole.type.call is not None:
         out.emit(indent, f"{hole.name} = yield from __lm_nested({site.index}, {_nested_call(hole.type.call)}"
-                         f"{decorators})", hole.span)
+                         f"{decorators}, env={_visible(ctx)})", hole.span)
     else:
         out.emit(indent, f"{hole.name} = yield __lm_hole({site.index}, {_visible(ctx)}{decorators})", hole.span)

@@ -19,6 +19,7 @@ import symtable
 import sys
 import traceback
 import types
+import typing
 import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Union
@@ -181,8 +182,8 @@ class CompiledProgram:
             "__lm_role": RoleEvent,
             "__lm_str": _str,
             "__lm_hole": lambda index, env, decorators=(): HoleEvent(sites[index], env, decorators),
-            "__lm_nested": lambda index, target, call=None, decorators=(): _nested(sites[index], target, call,
-                                                                                   decorators),
+            "__lm_nested": lambda index, target, call=None, decorators=(), env=None: _nested(
+                sites[index], target, call, decorators, env),
             "__lm_block": lambda index, body: BlockEvent(blocks[index], body),
             "__lm_query": NestedQuery,
             "__lm_no_return": NO_RETURN,
@@ -319,10 +320,14 @@ def _str(value: Any) -> str:
 
 
 def _nested(site: HoleSite, target: Any, call: Callable[[Any], Any] | None,
-            decorators: tuple[Callable[..., Any], ...]) -> Any:
+            decorators: tuple[Callable[..., Any], ...], env: dict[str, Any] | None = None) -> Any:
     """Run the nested query ``target`` (called by ``call`` with the hole's arguments, or without any) inside the
     running one, between a NestedEvent entering and one leaving with its return value; the value the leaving
-    event is resumed with (after the hole's decorators) fills the hole."""
+    event is resumed with (after the hole's decorators) fills the hole. A Python type instead (``[P: Person]``,
+    ``[X: list[int]]``) makes it a hole like any other, whose constraints make the value an instance."""
+    if call is None and not hasattr(target, NESTED_ENTRY) and (
+            isinstance(target, type) or typing.get_origin(target) is not None):
+        return (yield HoleEvent(site, env or {}, decorators))
     entry = getattr(target, NESTED_ENTRY, target)
     if isinstance(target, types.MethodType) and hasattr(target.__func__, NESTED_ENTRY):  # `[A: self.method]`
         entry = functools.partial(getattr(target.__func__, NESTED_ENTRY), target.__self__)

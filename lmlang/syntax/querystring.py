@@ -185,8 +185,9 @@ class _Literal:
         if _PREFIX.match(written).end() < len(written) and written[_PREFIX.match(written).end()] in "'\"":
             return HoleType(span, "regex", pattern=self._regex_literal(span)), close
         expr = self._expr(start, end, "a hole type")
-        if not isinstance(expr.python().body, (pyast.Name, pyast.Attribute, pyast.Call)):
-            self._fail(start, end, "a hole's type is int, float, a regex r\"...\" or a query call, as in [ANSWER: int]")
+        if not isinstance(expr.python().body, (pyast.Name, pyast.Attribute, pyast.Call, pyast.Subscript)):
+            self._fail(start, end, "a hole's type is int, float, a regex r\"...\", a Python type or a query call, "
+                                   "as in [ANSWER: int]")
         return HoleType(span, "query", call=expr), close
 
     def _regex_literal(self, span: Span) -> str:
