@@ -30,7 +30,7 @@ from lmlang.interpret.execution import (BlockEvent, CompiledProgram, Execution, 
 from lmlang.interpret.prompt import Prompt
 from lmlang.masks import Vocabulary
 from lmlang.models.kvcache import SequencePool
-from lmlang.result import HoleScore, Result, Stats
+from lmlang.result import HoleScore, HoleSpan, Result, Stats, token_pieces
 from lmlang.source import Span
 from lmlang.syntax import ast
 
@@ -131,6 +131,7 @@ class Run:
         self.logprob = 0.0
         self.nested: list[tuple[int, int, str | None, int]] = []  # the prompt where each open nested query began
         self.trace: list[dict[str, Any]] = []  # the stages of its multi-model blocks (lmlang.multimodel)
+        self.holes: list[HoleSpan] = []  # where each top-level value stands in the prompt
 
     def fork(self) -> Run:
         """An independent copy at the same event (the cache sequence forked, sharing what is evaluated)."""
@@ -139,6 +140,7 @@ class Run:
         other.scores = dict(self.scores)
         other.distributions = dict(self.distributions)
         other.trace = list(self.trace)
+        other.holes = list(self.holes)
         other.generated_tokens, other.logprob, other.nested = self.generated_tokens, self.logprob, list(self.nested)
         return other
 
@@ -240,6 +242,8 @@ class Decoder:
         run.prompt.add_text(text)
         if event.site.depth == 0:
             run.variables[event.site.hole.name] = value
+            end = len(run.prompt.text)
+            run.holes.append(HoleSpan(event.site.hole.name, end - len(text), end))
             if on_text is not None and text and not run.nested:
                 on_text(text, True)
         return value
@@ -314,7 +318,7 @@ class Decoder:
             run.prompt.add_generated(outcome.text)
         else:  # a decorator gave the prompt another text than the model wrote
             run.prompt.replace_since(hole.cursor.start, shown)
-        self._record(run, hole.event.site.hole.name, hole.event.site.depth, value, outcome)
+        self._record(run, hole.event.site.hole.name, hole.event.site.depth, value, outcome, shown)
         return value
 
     def _fixed(self, run: Run, event: HoleEvent, text: str, on_text: TextSink | None) -> Any:
@@ -323,15 +327,21 @@ class Decoder:
         run.prompt.add_text(shown)
         if on_text is not None:
             on_text(shown, True)
-        self._record(run, event.site.hole.name, event.site.depth, value, HoleOutcome(shown, [], [], 1.0))
+        self._record(run, event.site.hole.name, event.site.depth, value, HoleOutcome(shown, [], [], 1.0), shown)
         return value
 
-    def _record(self, run: Run, name: str, depth: int, value: Any, outcome: HoleOutcome) -> None:
+    def _record(self, run: Run, name: str, depth: int, value: Any, outcome: HoleOutcome, shown: str) -> None:
+        """Count the hole's work; a top-level one's value, score and place in the prompt (``shown``, just added)."""
         run.generated_tokens += outcome.sampled
         run.logprob += outcome.logprob
         if depth == 0:
             run.variables[name] = value
-            run.scores[name] = HoleScore(outcome.logprob, outcome.mean_logprob, outcome.margin, len(outcome.tokens))
+            pieces = token_pieces(outcome.steps, len(outcome.text.encode()))
+            score = HoleScore(outcome.logprob, outcome.mean_logprob, outcome.margin, len(outcome.tokens), pieces)
+            run.scores[name] = score
+            end = len(run.prompt.text)
+            cut = None if outcome.cut is None else outcome.cut.decode("utf-8", "replace")
+            run.holes.append(HoleSpan(name, end - len(shown), end, score, cut))
 
     def _distribution(self, run: Run, event: HoleEvent, on_text: TextSink | None) -> Any:
         """Score each candidate of the hole's ``distribution`` clause; the likeliest is the hole's value."""
@@ -364,7 +374,7 @@ class Decoder:
         run.distributions[dist.var] = [(c, float(p)) for c, p in zip(candidates, probs)]
         margin = float(top[0] - (top[1] if len(top) > 1 else 0.0))
         outcome = HoleOutcome(texts[best], branches[best], [float(x) for x in logprobs[best]], margin)
-        self._record(run, dist.var, site.depth, value, outcome)
+        self._record(run, dist.var, site.depth, value, outcome, shown)
         return value
 
     def score_continuations(self, seq: Any, texts: list[str]) -> list[float]:
@@ -412,7 +422,7 @@ class Decoder:
     def _result(self, run: Run, value: Any, seconds: float) -> Result:
         stats = Stats(run.prompt.prefill_tokens, run.generated_tokens, seconds)
         return Result(run.prompt.text, dict(run.variables), value, self.model.name, stats, dict(run.scores),
-                      dict(run.distributions), run.logprob, list(run.trace))
+                      dict(run.distributions), run.logprob, list(run.trace), list(run.holes))
 
 
 def _last_hole(program: CompiledProgram) -> int:
