@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 from lmlang.errors import (CheckError, ConstraintError, InputError, LmlangError, LmlangSyntaxError, LmlangWarning,
                            ModelError, NotEnforcedError, QueryRuntimeError, UsageError)
 from lmlang.query import Query, compile, compile_file, query, run, score, unload
-from lmlang.result import HoleScore, Result, Stats
+from lmlang.result import HoleScore, HoleSpan, Result, Stats, TokenPiece
 from lmlang.source import Source, Span
 
 __all__ = [
@@ -29,6 +29,8 @@ __all__ = [
     "Result",
     "Stats",
     "HoleScore",
+    "HoleSpan",
+    "TokenPiece",
     "Source",
     "Span",
     "LmlangError",

@@ -35,3 +35,8 @@ def test_example_runs_on_smollm2(path: Path, smollm2) -> None:
         for name, value in result.variables.items():
             # Text values stand in the prompt as written; numbers and parsed JSON are converted from it.
             assert f"{value}" in result.prompt or isinstance(value, (int, float, dict, list)), name
+        # The notebook view (and --html) draws each value where it stands in the prompt.
+        view = result._repr_html_()
+        for hole in result.holes:
+            assert 0 <= hole.start <= hole.end <= len(result.prompt), hole
+            assert f"data-var='{hole.var}'" in view, hole.var
