@@ -18,7 +18,7 @@ from lmlang.result import HoleSpan, Result, TokenPiece
 
 _CSS = """
 .lmlang-view{font:14px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2330;background:#fff;
-  border:1px solid #d8dde6;border-radius:8px;padding:12px 14px;max-width:960px}
+  border:1px solid #d8dde6;border-radius:8px;padding:12px 14px;max-width:960px;overflow-x:auto}
 .lmlang-view h4{margin:12px 0 6px;font-size:13px;text-transform:uppercase;letter-spacing:.04em;color:#5a6475}
 .lmlang-view .lm-head{display:flex;flex-wrap:wrap;gap:6px 16px;color:#5a6475;font-size:12.5px}
 .lmlang-view .lm-head b{color:#1d2330}
@@ -48,6 +48,7 @@ _CSS = """
 .lmlang-view th,.lmlang-view td{border-bottom:1px solid #e3e7ee;padding:3px 10px 3px 0;text-align:left;
   vertical-align:top}
 .lmlang-view th{color:#5a6475;font-weight:600}
+.lmlang-view .lm-detail{display:block;font-size:11px;color:#5a6475;font-weight:400;max-width:300px}
 .lmlang-view td.lm-num{text-align:right;font-variant-numeric:tabular-nums}
 .lmlang-view code{font:12.5px ui-monospace,Menlo,Consolas,monospace}
 .lmlang-view .lm-scale{display:inline-flex;align-items:center;gap:6px;font-size:11.5px;color:#5a6475}
@@ -245,18 +246,17 @@ def trace_html(trace: Sequence[dict[str, Any]]) -> str:
         rows.append(
             f"<tr class='{_decision_class(e)}-row'><td>{_esc(str(e.get('block', '')))}@{e.get('line', '')}</td>"
             f"<td>{_esc(str(e.get('model', '')))}</td><td>{_esc(measures)}</td>"
-            f"<td><b>{_esc(str(e.get('decision', '')))}</b></td>"
+            f"<td><b>{_esc(str(e.get('decision', '')))}</b><span class='lm-detail'>{_esc(other)}</span></td>"
             f"<td class='lm-num'>{e.get('prefill_tokens', '')}</td><td class='lm-num'>{e.get('generated_tokens', '')}</td>"
             f"<td class='lm-num'>{float(e.get('seconds', 0.0)):.2f}</td>"
-            f"<td class='lm-num'>{float(e.get('cost', 0.0)):.4g} {_esc(str(e.get('cost_unit', '')))}</td>"
-            f"<td>{_esc(other)}</td></tr>")
+            f"<td class='lm-num'>{float(e.get('cost', 0.0)):.4g} {_esc(str(e.get('cost_unit', '')))}</td></tr>")
     spent = sum(float(e.get("cost", 0.0)) for e in trace)
     unit = trace[0].get("cost_unit", "") if trace else ""
     return (f"<h4>Multi-model trace</h4><div class='lm-timeline'>{bars}</div>"
             "<table class='lm-trace'><tr><th>stage</th><th>model</th><th>measures</th><th>decision</th>"
-            "<th>prompt tokens</th><th>generated</th><th>seconds</th><th>cost</th><th>details</th></tr>"
+            "<th>prompt tokens</th><th>generated</th><th>seconds</th><th>cost</th></tr>"
             f"{''.join(rows)}<tr><td colspan='7'><b>total</b></td><td class='lm-num'><b>{spent:.4g} {_esc(str(unit))}"
-            "</b></td><td></td></tr></table>")
+            "</b></td></tr></table>")
 
 
 def _decision_class(entry: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from browser_support import keep_screenshot
 CASCADE = '''review = "The soup was lovely and the staff were kind."
 "Review: {review}\\nSentiment:[CLS]" where CLS in [" positive", " negative"]
 cascade "smollm2" until margin(ANSWER) >= 0.0:
-    "\\nIn one word, the best part was[ANSWER]" where STOPS_BEFORE(ANSWER, ".") and len(TOKENS(ANSWER)) < 6
+    "\\nQ: What did the reviewer like?\\nA:[ANSWER]" where STOPS_AT(ANSWER, ".") and len(TOKENS(ANSWER)) < 12
 return CLS.strip()
 '''
 
@@ -61,6 +61,7 @@ def test_a_run_streams_and_draws_the_holes_and_the_trace(page: Any, playground_u
                                                          tmp_path: Path) -> None:
     page.goto(playground_url)
     page.wait_for_function("document.querySelector('#source').value.length > 0")
+    page.select_option("#queries", "")  # a new query, not the folder's first
     type_query(page, CASCADE)
     page.select_option("#model", "smollm2")
     page.click("#run")
@@ -80,9 +81,9 @@ def test_a_run_streams_and_draws_the_holes_and_the_trace(page: Any, playground_u
     results = page.evaluate("window.lastResults")
     assert results[0]["variables"]["CLS"] in (" positive", " negative")
     assert page.locator("#status").inner_text().startswith("done")
-    holes.first.locator(".lm-tok").first.hover()
+    holes.nth(1).locator(".lm-tok").first.hover()
     shot = tmp_path / "playground.png"
-    page.screenshot(path=str(shot))
+    page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 5000
     keep_screenshot(shot, "playground.png")
 
@@ -129,3 +130,10 @@ def test_a_failing_handler_answers_500_with_a_message(playground_url: str, monke
     monkeypatch.undo()
     status, _ = post(playground_url + "/api/check", {"source": '"A:[X]"'})
     assert status == 200
+
+
+def test_the_command_says_when_the_folder_does_not_exist(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from lmlang.cli import main
+
+    assert main(["playground", str(tmp_path / "missing")]) == 2
+    assert "no such folder" in capsys.readouterr().err
