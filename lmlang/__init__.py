@@ -16,6 +16,7 @@ from lmlang.errors import (CheckError, ConstraintError, InputError, LmlangError,
 from lmlang.query import Query, compile, compile_file, query, run, score, unload
 from lmlang.result import HoleScore, HoleSpan, Result, Stats, TokenPiece
 from lmlang.source import Source, Span
+from lmlang.view import result_html, results_html
 
 __all__ = [
     "__version__",
@@ -31,6 +32,8 @@ __all__ = [
     "HoleScore",
     "HoleSpan",
     "TokenPiece",
+    "result_html",
+    "results_html",
     "Source",
     "Span",
     "LmlangError",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 
 @dataclass(frozen=True)
@@ -108,11 +108,19 @@ class Result:
             data["trace"] = [{k: _jsonable(v) for k, v in entry.items()} for entry in self.trace]
         return data
 
-    def _repr_html_(self) -> str:
-        """The result drawn for notebooks (Jupyter, VS Code): see :mod:`lmlang.view`."""
-        from lmlang.view import result_html  # the view is a face over this type
+    def _repr_html_(self) -> str | None:
+        """The result drawn for notebooks (Jupyter, VS Code) by :mod:`lmlang.view`; None (plain repr) without it."""
+        return _html_views[-1](self) if _html_views else None
 
-        return result_html(self)
+
+# The renderer behind Result._repr_html_: lmlang.view, a face above this module, installs it when lmlang is
+# imported, so that this module need not import upwards.
+_html_views: list[Callable[[Result], str]] = []
+
+
+def register_html_view(render: Callable[[Result], str]) -> None:
+    """Make ``render`` draw results in notebooks."""
+    _html_views.append(render)
 
 
 def _jsonable(value: Any) -> Any:

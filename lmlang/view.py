@@ -14,7 +14,7 @@ import html
 import math
 from typing import Any, Sequence
 
-from lmlang.result import HoleSpan, Result, TokenPiece
+from lmlang.result import HoleSpan, Result, TokenPiece, register_html_view
 
 _CSS = """
 .lmlang-view{font:14px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2330;background:#fff;
@@ -285,3 +285,6 @@ def _esc(text: str) -> str:
 
 def _attr(text: str) -> str:
     return html.escape(text, quote=True).replace("\n", "&#10;")
+
+
+register_html_view(result_html)
