@@ -152,7 +152,10 @@ class Playground:
         events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
         def emit(kind: str, payload: Any) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, (kind, payload))
+            try:
+                loop.call_soon_threadsafe(events.put_nowait, (kind, payload))
+            except RuntimeError:  # the server stopped while the run went on: nobody is listening
+                pass
 
         def work() -> None:
             try:
