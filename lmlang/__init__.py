@@ -14,10 +14,11 @@ __version__ = "0.1.0"
 from lmlang.errors import (CheckError, ConstraintError, InputError, LmlangError, LmlangSyntaxError, LmlangWarning,
                            ModelError, NotEnforcedError, QueryRuntimeError, UsageError)
 from lmlang.query import Query, compile, compile_file, load, query, run, score, unload
-from lmlang.result import HoleScore, Result, Stats
+from lmlang.result import HoleScore, HoleSpan, Result, Stats, TokenPiece
 from lmlang.session import Session, default_session
 from lmlang.source import Source, Span
 from lmlang.typed import generate
+from lmlang.view import result_html, results_html
 
 __all__ = [
     "__version__",
@@ -35,6 +36,10 @@ __all__ = [
     "Result",
     "Stats",
     "HoleScore",
+    "HoleSpan",
+    "TokenPiece",
+    "result_html",
+    "results_html",
     "Source",
     "Span",
     "LmlangError",

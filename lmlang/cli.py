@@ -46,11 +46,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the result as JSON, nothing else on stdout")
     run.add_argument("--seed", type=int, help="seed of the sampling decoders")
     run.add_argument("--decoder", help="override the decoder clause, e.g. argmax or sample")
+    run.add_argument("--html", metavar="OUT.html", help="also write the result as a self-contained HTML page")
     run.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     chk = commands.add_parser("check", help="parse and check query files without a model")
     chk.add_argument("files", nargs="+")
     chk.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     commands.add_parser("lsp", help="start the language server on stdio (for editors)")
+    play = commands.add_parser("playground", help="edit and run queries in the browser (a local web page)")
+    play.add_argument("dir", nargs="?", help="a folder of .lmq/.lmql files to open (default: the examples)")
+    play.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    play.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    play.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     commands.add_parser("calibrate", help="fit a cascade's thresholds on labeled data (see lmlang calibrate -h)",
                         add_help=False)
     return parser
@@ -74,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "check":
             return _check(args.files)
+        if args.command == "playground":
+            from lmlang.playground import serve as serve_playground
+
+            return serve_playground(args.dir, host=args.host, port=args.port)
         if args.command == "lsp":
             from lmlang.lsp import serve
 
@@ -142,6 +152,14 @@ def _run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
         raise
     results = outcome if isinstance(outcome, list) else [outcome]
+    if args.html:
+        from lmlang.view import document_html
+
+        try:
+            Path(args.html).write_text(document_html(results, Path(args.file).name), encoding="utf-8")
+        except OSError as err:
+            raise UsageError(None, f"cannot write {args.html}: {err}") from None
+        print(f"wrote {args.html}", file=sys.stderr)
     if args.json:
         data = [r.to_json() for r in results]
         print(json.dumps(data if isinstance(outcome, list) else data[0], ensure_ascii=False, indent=2))

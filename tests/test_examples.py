@@ -36,3 +36,8 @@ def test_example_runs_on_smollm2(path: Path, smollm2) -> None:
             # Text values stand in the prompt as written; numbers, parsed JSON and typed holes' instances are
             # converted from it.
             assert f"{value}" in result.prompt or not isinstance(value, str), name
+        # The notebook view (and --html) draws each value where it stands in the prompt.
+        view = result._repr_html_()
+        for hole in result.holes:
+            assert 0 <= hole.start <= hole.end <= len(result.prompt), hole
+            assert f"data-var='{hole.var}'" in view, hole.var

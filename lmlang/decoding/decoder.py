@@ -31,7 +31,7 @@ from lmlang.interpret.execution import (NO_RETURN, BlockEvent, CompiledProgram, 
 from lmlang.interpret.prompt import Prompt
 from lmlang.masks import TokenMatcher, Vocabulary
 from lmlang.models.kvcache import SequencePool
-from lmlang.result import HoleScore, Result, Stats
+from lmlang.result import HoleScore, HoleSpan, Result, Stats, token_pieces
 
 __all__ = ["DEFAULT_MAX_TOKENS", "Decoder", "DecoderSettings", "OpenHole", "Run", "TextSink", "last_hole"]
 
@@ -123,6 +123,8 @@ class Decoder:
             run.prompt.add_text(text)
         if event.site.depth == 0:
             run.variables[event.site.hole.name] = value
+            end = len(run.prompt.text)
+            run.holes.append(HoleSpan(event.site.hole.name, end - len(text), end))
             if on_text is not None and text and not run.nested:
                 on_text(text, True)
         return value
@@ -205,7 +207,7 @@ class Decoder:
             run.prompt.add_generated(outcome.text)
         else:  # a decorator gave the prompt another text than the model wrote
             run.prompt.replace_since(hole.cursor.start, shown)
-        self._record(run, hole.event.site.hole.name, hole.event.site.depth, value, outcome)
+        self._record(run, hole.event.site.hole.name, hole.event.site.depth, value, outcome, shown)
         return value
 
     def _fixed(self, run: Run, event: HoleEvent, text: str, on_text: TextSink | None) -> Any:
@@ -214,15 +216,21 @@ class Decoder:
         run.prompt.add_text(shown)
         if on_text is not None:
             on_text(shown, True)
-        self._record(run, event.site.hole.name, event.site.depth, value, HoleOutcome(shown, [], [], 1.0))
+        self._record(run, event.site.hole.name, event.site.depth, value, HoleOutcome(shown, [], [], 1.0), shown)
         return value
 
-    def _record(self, run: Run, name: str, depth: int, value: Any, outcome: HoleOutcome) -> None:
+    def _record(self, run: Run, name: str, depth: int, value: Any, outcome: HoleOutcome, shown: str) -> None:
+        """Count the hole's work; a top-level one's value, score and place in the prompt (``shown``, just added)."""
         run.generated_tokens += outcome.sampled
         run.logprob += outcome.logprob
         if depth == 0:
             run.variables[name] = value
-            run.scores[name] = HoleScore(outcome.logprob, outcome.mean_logprob, outcome.margin, len(outcome.tokens))
+            pieces = token_pieces(outcome.steps, len(outcome.text.encode()))
+            score = HoleScore(outcome.logprob, outcome.mean_logprob, outcome.margin, len(outcome.tokens), pieces)
+            run.scores[name] = score
+            end = len(run.prompt.text)
+            cut = None if outcome.cut is None else outcome.cut.decode("utf-8", "replace")
+            run.holes.append(HoleSpan(name, end - len(shown), end, score, cut))
 
     def _distribution(self, run: Run, event: HoleEvent, on_text: TextSink | None) -> Any:
         """Score each candidate of the hole's ``distribution`` clause; the likeliest is the hole's value."""
@@ -255,7 +263,7 @@ class Decoder:
         run.distributions[dist.var] = [(c, float(p)) for c, p in zip(candidates, probs)]
         margin = float(top[0] - (top[1] if len(top) > 1 else 0.0))
         outcome = HoleOutcome(texts[best], branches[best], [float(x) for x in logprobs[best]], margin)
-        self._record(run, dist.var, site.depth, value, outcome)
+        self._record(run, dist.var, site.depth, value, outcome, shown)
         return value
 
     def score_continuations(self, seq: Any, texts: list[str]) -> list[float]:
@@ -305,7 +313,8 @@ class Decoder:
         stats = Stats(run.prompt.prefill_tokens, run.generated_tokens, seconds)
         returned = value is not NO_RETURN
         return Result(run.prompt.text, dict(run.variables), value if returned else None, self.model.name, stats,
-                      dict(run.scores), dict(run.distributions), run.logprob, list(run.trace), returned)
+                      dict(run.scores), dict(run.distributions), run.logprob, list(run.trace), returned,
+                      list(run.holes))
 
 
 def last_hole(program: CompiledProgram) -> int:

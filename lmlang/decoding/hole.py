@@ -41,6 +41,10 @@ class HoleOutcome:
     token_logprobs: list[float] = field(default_factory=list)  # of each token the decoder chose, in order
     margin: float | None = None
     sampled: int = 0  # tokens chosen by the decoder (a forced or re-tokenized tail is not chosen)
+    # For the views (lmlang.result.token_pieces): each step's bytes (None: the end of text), log-probability,
+    # whether it was forced, and the model's likeliest token when the constraints forbade it.
+    steps: list[tuple[bytes | None, float, bool, bytes | None]] = field(default_factory=list)
+    cut: bytes | None = None  # what a stop phrase cut off the value's end
 
     @property
     def logprob(self) -> float:
@@ -101,6 +105,7 @@ class HoleCursor:
         self.outcome = HoleOutcome("", [])
         self.done = False
         self._buffer: np.ndarray | None = None  # scratch row of the normalizer, then the masked logits
+        self._wanted: int | None = None  # this step's likeliest token, when the constraints forbid it
         # A phrase can only newly appear in the last (longest phrase + new piece) bytes.
         self._overlap = max((len(p.encode()) for p, _ in request.stops), default=0)
 
@@ -110,7 +115,7 @@ class HoleCursor:
         other.seq, other.on_piece, other.value = seq, None, bytearray(self.value)
         other._buffer = None
         other.outcome = HoleOutcome(self.outcome.text, list(self.outcome.tokens), list(self.outcome.token_logprobs),
-                                    self.outcome.margin, self.outcome.sampled)
+                                    self.outcome.margin, self.outcome.sampled, list(self.outcome.steps))
         return other
 
     @property
@@ -131,6 +136,7 @@ class HoleCursor:
         if self.outcome.margin is None:  # the model had no choice to make
             self.outcome.margin = 1.0
         self.value += forced
+        self.outcome.steps.append((forced, 0.0, True, None))
         _settle(self.seq, self.start, self.outcome, bytes(self.value), retokenize=True)
         self._finish(len(forced))
         return True
@@ -143,7 +149,7 @@ class HoleCursor:
     def choose(self, sampler: Sampler) -> tuple[int, float]:
         """The next token ``sampler`` picks under the constraint, and its log-probability."""
         raw, peak, log_total = self._normalized()
-        leaving = None
+        leaving, self._wanted = None, None
         if sampler.greedy and self.request.matcher is not None and self.outcome.margin is not None:
             quick, leaving = self._top_if_allowed(raw, peak, log_total)
             if quick is not None:
@@ -177,6 +183,10 @@ class HoleCursor:
                 ids, logits = _end_where_leaving(raw, ids, logits, peak, leaving, self.seq.model.eog_tokens)
         if self._too_short:
             ids, logits = _without(self.seq.model.eog_tokens, ids, logits, raw)
+        if matcher is not None or self._too_short:
+            top = int(raw.argmax())
+            at = top if ids is None else next(iter(np.flatnonzero(ids == top)), None)
+            self._wanted = top if at is None or not np.isfinite(logits[at]) else None
         if self.outcome.margin is None:
             self.outcome.margin = top_two_margin(logits)
         return Candidates(logits, ids, log_total)
@@ -214,12 +224,16 @@ class HoleCursor:
         outcome.token_logprobs.append(logprob)
         outcome.sampled += 1
         seq = self.seq
+        wanted = None if self._wanted is None else seq.model.token_bytes[self._wanted]
+        self._wanted = None
         if token in seq.model.eog_tokens:
+            outcome.steps.append((None, logprob, False, wanted))
             self._finish(0)
             return None
         if request.matcher is not None:
             self.state = request.matcher.advance(self.state, token)
         piece = seq.model.token_bytes[token]
+        outcome.steps.append((piece, logprob, False, wanted))
         before = len(value)
         value += piece
         cut = self._stop_in(value, before, outcome.sampled)
@@ -227,6 +241,7 @@ class HoleCursor:
             if self.on_piece is not None:
                 self.on_piece(piece[: max(0, cut - (len(value) - len(piece)))])
             outcome.tokens.append(token)
+            outcome.cut = bytes(value[cut:])
             del value[cut:]
             _settle(seq, self.start, outcome, bytes(value), pending=[token])
             self.on_piece = None

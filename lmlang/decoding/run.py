@@ -8,7 +8,7 @@ from typing import Any
 from lmlang.decoding.hole import HoleCursor
 from lmlang.interpret.execution import Execution, HoleEvent
 from lmlang.interpret.prompt import Prompt
-from lmlang.result import HoleScore
+from lmlang.result import HoleScore, HoleSpan
 
 
 class Run:
@@ -24,6 +24,7 @@ class Run:
         self.logprob = 0.0
         self.nested: list[tuple[int, int, str | None, int]] = []  # the prompt where each open nested query began
         self.trace: list[dict[str, Any]] = []  # the stages of its multi-model blocks (lmlang.multimodel)
+        self.holes: list[HoleSpan] = []  # where each top-level value stands in the prompt
         execution.context.attach(lambda: self.prompt.text, lambda: self.variables)  # LMQL's `context`
 
     def fork(self) -> Run:
@@ -33,6 +34,7 @@ class Run:
         other.scores = dict(self.scores)
         other.distributions = dict(self.distributions)
         other.trace = list(self.trace)
+        other.holes = list(self.holes)
         other.generated_tokens, other.logprob, other.nested = self.generated_tokens, self.logprob, list(self.nested)
         return other
 

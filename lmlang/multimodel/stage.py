@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lmlang.decoding.run import Run
@@ -127,6 +127,9 @@ def _adopt(outer: Run, stage: Stage) -> None:
     outer.scores.update(stage.run.scores)
     outer.distributions.update(stage.run.distributions)
     outer.logprob += stage.run.logprob
+    # The stage's values stand after its copy of the enclosing text; the block's text follows the enclosing prompt.
+    shift = len(outer.prompt.text) - stage.context_chars
+    outer.holes.extend(replace(h, start=h.start + shift, end=h.end + shift) for h in stage.run.holes)
     if stage.run.prompt.model is outer.prompt.model:
         # The stage forked the enclosing prompt: its sequence already holds the block, so it replaces it.
         stage.run.prompt.prefill_tokens += outer.prompt.prefill_tokens
