@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 from lmlang.errors import (CheckError, ConstraintError, InputError, LmlangError, LmlangSyntaxError, LmlangWarning,
                            ModelError, NotEnforcedError, QueryRuntimeError, UsageError)
-from lmlang.query import Query, compile, compile_file, query, run, score, unload
+from lmlang.query import Query, arun, compile, compile_file, query, run, score, unload
 from lmlang.result import HoleScore, Result, Stats
 from lmlang.source import Source, Span
 
@@ -22,6 +22,7 @@ __all__ = [
     "compile",
     "compile_file",
     "run",
+    "arun",
     "query",
     "score",
     "unload",

@@ -8,42 +8,56 @@ memory.
 from __future__ import annotations
 
 import ast as pyast
+import asyncio
 import functools
 import inspect
 import re
 import sys
 import textwrap
+import threading
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from lmlang import concurrency
 from lmlang.check import check
 from lmlang.decoding.catalog import DECODERS, carried_over, decoder_args
 from lmlang.decoding.decoder import Decoder, DecoderSettings, TextSink
 from lmlang.errors import InputError, ModelError, UsageError
 from lmlang.interpret.execution import NESTED_ENTRY, CompiledProgram
-from lmlang.models import llama
+from lmlang.mapping import map_rows
+from lmlang.models import llama, registry
 from lmlang.result import Result
 from lmlang.syntax import ast, parse
 
 _decoders: dict[int, Decoder] = {}
+_decoders_lock = threading.Lock()
 
 
 def decoder_for(model: Any) -> Decoder:
-    """The process's decoder for ``model``: one per model, so cached prompts are shared across queries."""
-    if id(model) not in _decoders:
-        _decoders[id(model)] = Decoder(model)
-    return _decoders[id(model)]
-
-
-def _start(model: str | None, reuse_prompts: bool) -> Decoder:
-    """The decoder a top-level run uses. Unless ``reuse_prompts``, every loaded model's cache is emptied first,
-    so that the run's result does not depend on what ran before it (llama.cpp's logits depend slightly on the
+    """The process's decoder for ``model``: one per model, so cached prompts are shared across queries. Inside a
+    run, the run takes the model's lock (see lmlang.concurrency) and, when it is a fresh run, empties the model's
+    cache, so that the result does not depend on what ran before it (llama.cpp's logits depend slightly on the
     cache's layout, enough to turn a near tie)."""
-    if not reuse_prompts:
-        for decoder in _decoders.values():
-            decoder.pool.clear()
-            decoder.model.clear_cache()  # skipped while a run that called this one holds sequences
-    return decoder_for(llama.load(model))
+    with _decoders_lock:
+        decoder = _decoders.get(id(model))
+        if decoder is None or decoder.model is not model:
+            decoder = _decoders[id(model)] = Decoder(model)
+
+    def clear() -> None:
+        decoder.pool.clear()
+        model.clear_cache()  # skipped while a run that called this one holds sequences
+
+    concurrency.use(model, clear)
+    return decoder
+
+
+def _start(model: str | None) -> Decoder:
+    """The decoder a top-level run uses, inside the run's :func:`concurrency.run_scope`."""
+    while True:
+        loaded = llama.load(model)
+        decoder = decoder_for(loaded)
+        if not loaded.closed:  # else it was unloaded while this run waited for it: load it again
+            return decoder
 
 
 class Query:
@@ -53,6 +67,11 @@ class Query:
         self.program = program
         self.name = name
         self._compiled: dict[tuple[str, ...], CompiledProgram] = {}
+
+    @functools.cached_property
+    def multi_model(self) -> bool:
+        """Whether a run may use several models (a ``cascade``, ``route`` or ``ensemble`` statement)."""
+        return concurrency.may_use_several_models(self.program)
 
     @property
     def model_name(self) -> str | None:
@@ -90,8 +109,27 @@ class Query:
         settings = DecoderSettings.from_clause(self.program.decoder, overrides)
         program = self.program_for(inputs)
         reuse = reuse_prompts or bool(settings.cache)
-        results = _start(model or self.model_name, reuse).run(program, inputs, settings, on_text)
+        with concurrency.run_scope(fresh=not reuse, multi_model=self.multi_model):
+            results = _start(model or self.model_name).run(program, inputs, settings, on_text)
         return results if settings.results > 1 else results[0]
+
+    async def arun(self, model: str | None = None, **options: Any) -> Result | list[Result]:
+        """``run`` for asyncio: the run goes to a worker thread, so the event loop goes on meanwhile (``on_text``
+        is called from that thread). Cancelling the awaiting task does not stop a run already started."""
+        return await _in_thread(self.run, model, **options)
+
+    def map(self, rows: Iterable[Mapping[str, Any]], model: str | None = None, *, concurrency: int = 1,
+            errors: str = "return", **options: Any) -> Iterator[Result | list[Result] | Exception]:
+        """Run the query once per row (a mapping of its inputs; fields it does not read are left out) on
+        ``concurrency`` threads, yielding the results in the rows' order. A row whose run fails yields its
+        exception and the others go on (``errors="raise"``: the exception is raised when its row's turn comes).
+        ``options`` are ``run``'s. Runs on one model take turns, so more threads do not yet run faster."""
+        if errors not in ("return", "raise"):
+            raise UsageError(None, f"errors is 'return' or 'raise', not {errors!r}")
+        for item in map_rows(self, rows, model, concurrency=concurrency, **options):
+            if item.failed and errors == "raise":
+                raise item.outcome
+            yield item.outcome
 
     def score(self, candidates: Sequence[str], model: str | None = None, *, reuse_prompts: bool = False,
               **inputs: Any) -> list[float]:
@@ -99,8 +137,9 @@ class Query:
         ``distribution`` clause scores), after running the query up to it; all candidates in one batch."""
         settings = DecoderSettings.from_clause(self.program.decoder, {})
         program = self.compiled(tuple(sorted(inputs)))
-        return _start(model or self.model_name, reuse_prompts).score_program(program, inputs, settings,
-                                                                            [str(c) for c in candidates])
+        with concurrency.run_scope(fresh=not reuse_prompts, multi_model=self.multi_model):
+            return _start(model or self.model_name).score_program(program, inputs, settings,
+                                                                  [str(c) for c in candidates])
 
 
 def compile(source: str, name: str = "<query>", line_offset: int = 0) -> Query:  # noqa: A001 - the API's name
@@ -123,17 +162,28 @@ def run(source: str, model: str | None = None, **inputs: Any) -> Result | list[R
     return compile(source).run(model, **inputs)
 
 
+async def arun(source: str, model: str | None = None, **inputs: Any) -> Result | list[Result]:
+    """``run`` for asyncio: compile and run ``source`` once in a worker thread."""
+    return await compile(source).arun(model, **inputs)
+
+
 def score(prompt: str, continuations: Sequence[str], model: str | None = None, *,
           reuse_prompts: bool = False) -> list[float]:
     """log P(continuation | prompt) under ``model`` for each continuation, all evaluated in one batch."""
-    return _start(model, reuse_prompts).score_text(prompt, [str(c) for c in continuations])
+    with concurrency.run_scope(fresh=not reuse_prompts, multi_model=False):
+        return _start(model).score_text(prompt, [str(c) for c in continuations])
 
 
 def unload(model: str | None = None) -> None:
     """Free the memory of a loaded model (an alias or a .gguf path; ``None``: every loaded model) and its cached
-    prompts. A later query on it loads it again. Nothing happens for a model that is not loaded."""
-    for closed in llama.unload(model):
-        _decoders.pop(id(closed), None)
+    prompts. A later query on it loads it again. Nothing happens for a model that is not loaded. Waits for the
+    runs in progress on it to end."""
+    path = registry.resolve(model)[1].resolve() if model is not None else None
+    using = [m for m in concurrency.locked_models() if path is None or m.path.resolve() == path]
+    with concurrency.exclusive(using):
+        for closed in llama.unload(model):
+            with _decoders_lock:
+                _decoders.pop(id(closed), None)
 
 
 def query(function: Callable[..., Any] | str | None = None, **options: Any) -> Any:
@@ -183,24 +233,47 @@ def _query_function(definition: Callable[..., Any] | str, options: Mapping[str, 
         return compiled.run(chosen.get("model"), decoder=chosen.get("decoder"), decoder_args=settings,
                             reuse_prompts=bool(chosen.get("reuse_prompts", False)), **inputs_of(args, kwargs))
 
-    def call(*args: Any, **kwargs: Any) -> Any:
+    def value_call(*args: Any, **kwargs: Any) -> Any:
         result = run_call(*args, **kwargs)
         if isinstance(result, list):
             return [r.return_value if r.return_value is not None else r for r in result]
         return result.return_value if result.return_value is not None else result
 
+    async def arun_call(*args: Any, **kwargs: Any) -> Result | list[Result]:
+        return await _in_thread(run_call, *args, **kwargs)
+
+    async def acall(*args: Any, **kwargs: Any) -> Any:
+        return await _in_thread(value_call, *args, **kwargs)
+
     def nested(*args: Any, **kwargs: Any) -> Any:
         inputs = inputs_of(args, kwargs)
         return compiled.program_for(inputs).generator(inputs)
 
+    call: Any = value_call
+    if inspect.iscoroutinefunction(definition):  # `async def`, as LMQL writes query functions: a call is awaited
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await acall(*args, **kwargs)
+
     if signature is not None:
         call = functools.wraps(definition)(call)  # type: ignore[arg-type]
     else:
-        call.__name__ = call.__qualname__ = name  # type: ignore[assignment]
-    call.query = compiled  # type: ignore[attr-defined]
-    call.run = run_call  # type: ignore[attr-defined]
+        call.__name__ = call.__qualname__ = name
+    call.query = compiled
+    call.run = run_call
+    call.arun = arun_call
+    call.acall = acall
     setattr(call, NESTED_ENTRY, nested)
     return call
+
+
+async def _in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)`` in a worker thread, so that the event loop goes on while a model runs. Called
+    from a query's own Python (which awaits on the thread of the run, holding its model), it runs right there:
+    a worker thread would wait for that model forever."""
+    if concurrency.in_run():
+        return function(*args, **kwargs)
+    return await asyncio.to_thread(function, *args, **kwargs)
 
 
 class _Scope:

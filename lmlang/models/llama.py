@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import ctypes
 import os
+import functools
 import pathlib
+import threading
 import weakref
 from collections import abc
 
@@ -37,8 +39,19 @@ _NOT_TEXT = llama.LLAMA_TOKEN_ATTR_UNKNOWN | llama.LLAMA_TOKEN_ATTR_UNUSED | lla
 
 _models: dict[tuple[pathlib.Path, int], Model] = {}
 _log_callback = None  # the C side keeps a pointer to it, so it must outlive every call into llama.cpp
+_table_lock = threading.RLock()  # runs on several threads load and unload models
 
 
+def _holding_table(function):  # type: ignore[no-untyped-def]
+    @functools.wraps(function)
+    def locked(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with _table_lock:
+            return function(*args, **kwargs)
+
+    return locked
+
+
+@_holding_table
 def load(name: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = None, n_seq_max: int = 16) -> Model:
     """The model called ``name`` (an alias or a .gguf path; ``None``: the default), loaded once per process.
 
@@ -55,6 +68,7 @@ def load(name: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = 
     return model
 
 
+@_holding_table
 def unload(name: str | None = None) -> list[Model]:
     """Close the loaded models of ``name`` (an alias or a .gguf path; ``None``: every loaded model) and forget
     them, so the next ``load`` reads the file again; the models closed."""
