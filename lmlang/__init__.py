@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 from lmlang.errors import (CheckError, ConstraintError, InputError, LmlangError, LmlangSyntaxError, LmlangWarning,
                            ModelError, NotEnforcedError, QueryRuntimeError, UsageError)
-from lmlang.query import Query, compile, compile_file, load, query, run, score, unload
+from lmlang.query import Query, arun, compile, compile_file, load, query, run, score, unload
 from lmlang.result import HoleScore, HoleSpan, Result, Stats, TokenPiece
 from lmlang.session import Session, default_session
 from lmlang.source import Source, Span
@@ -25,6 +25,7 @@ __all__ = [
     "compile",
     "compile_file",
     "run",
+    "arun",
     "query",
     "score",
     "load",

@@ -48,6 +48,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--decoder", help="override the decoder clause, e.g. argmax or sample")
     run.add_argument("--html", metavar="OUT.html", help="also write the result as a self-contained HTML page")
     run.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    mapper = commands.add_parser("map", help="run a query on each row of a dataset (JSON Lines or CSV)")
+    mapper.add_argument("file", help="a .lmq or .lmql file")
+    mapper.add_argument("--data", required=True, help="rows.jsonl or rows.csv: each row's fields are the inputs")
+    mapper.add_argument("--out", required=True, help="results.jsonl or results.csv; an existing one is resumed")
+    mapper.add_argument("--concurrency", "-c", type=int, default=1, help="rows run at once (threads)")
+    mapper.add_argument("--model", "-m", help="model alias or .gguf path; overrides 'from'")
+    mapper.add_argument("--seed", type=int, help="seed of the sampling decoders")
+    mapper.add_argument("--decoder", help="override the decoder clause, e.g. argmax or sample")
+    mapper.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    server = commands.add_parser("serve", help="answer queries over HTTP (POST /run, GET /health)")
+    server.add_argument("query_dir", nargs="?", help="a directory of .lmq files that requests may name")
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine)")
+    server.add_argument("--port", "-p", type=int, default=8000, help="port to listen on (default 8000)")
+    server.add_argument("--model", "-m", help="model of the requests that name none; overrides 'from'")
+    server.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     chk = commands.add_parser("check", help="parse and check query files without a model")
     chk.add_argument("files", nargs="+")
     chk.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
@@ -78,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "run":
             return _run(args)
+        if args.command == "map":
+            return _map(args)
+        if args.command == "serve":
+            return _serve(args)
         if args.command == "check":
             return _check(args.files)
         if args.command == "playground":
@@ -165,6 +184,30 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(data if isinstance(outcome, list) else data[0], ensure_ascii=False, indent=2))
     else:
         _summarize(results)
+    return EXIT_OK
+
+
+def _map(args: argparse.Namespace) -> int:
+    from lmlang.mapping import map_file
+
+    _read(args.file)
+    query = compile_file(args.file)
+    if args.concurrency < 1:
+        raise UsageError(None, f"--concurrency takes a number of rows at once, at least 1 (got {args.concurrency})")
+    failed = map_file(query, args.data, args.out, args.model, concurrency=args.concurrency, decoder=args.decoder,
+                      decoder_args={"seed": args.seed} if args.seed is not None else {})
+    if failed:
+        print(f"error: {failed} row{'s' if failed > 1 else ''} failed: see the \"error\" of their lines in {args.out}",
+              file=sys.stderr)
+    return EXIT_RUNTIME if failed else EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from lmlang.serve import serve
+    except ImportError as err:
+        raise UsageError(None, f"lmlang serve needs {err.name}: pip install 'lmlang[serve]'") from None
+    serve(args.host, args.port, args.model, args.query_dir)
     return EXIT_OK
 
 

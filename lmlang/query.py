@@ -9,15 +9,18 @@ which owns the loaded models and what is kept for them.
 from __future__ import annotations
 
 import ast as pyast
+import asyncio
 import dataclasses
 import functools
 import inspect
 import re
 import sys
 import textwrap
+import threading
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from lmlang import concurrency
 from lmlang.check import check
 from lmlang.decoding.catalog import DECODERS, carried_over, decoder_args
 from lmlang.decoding.decoder import Decoder
@@ -25,6 +28,7 @@ from lmlang.decoding.settings import DecoderSettings, TextSink
 from lmlang.errors import InputError, ModelError, UsageError
 from lmlang.interpret import namespace
 from lmlang.interpret.execution import NESTED_ENTRY, CompiledProgram
+from lmlang.mapping import map_rows
 from lmlang.result import Result
 from lmlang.session import Session, default_session
 from lmlang.syntax import ast, parse
@@ -42,6 +46,11 @@ class Query:
         self.program = program
         self.name = name
         self._compiled: dict[tuple[str, ...], CompiledProgram] = {}
+
+    @functools.cached_property
+    def multi_model(self) -> bool:
+        """Whether a run may use several models (a ``cascade``, ``route`` or ``ensemble`` statement)."""
+        return concurrency.may_use_several_models(self.program)
 
     @property
     def model_name(self) -> str | None:
@@ -89,8 +98,27 @@ class Query:
             settings = dataclasses.replace(settings, n=1, k=None)
         reuse = reuse_prompts or bool(settings.cache)
         results = (session or default_session()).run(program, inputs, settings, model or self.model_for(inputs),
-                                                      on_text=on_text, reuse_prompts=reuse)
+                                                      on_text=on_text, reuse_prompts=reuse,
+                                                      multi_model=self.multi_model)
         return results if settings.results > 1 else results[0]
+
+    async def arun(self, model: str | None = None, **options: Any) -> Result | list[Result]:
+        """``run`` for asyncio: the run goes to a worker thread, so the event loop goes on meanwhile (``on_text``
+        is called from that thread). Cancelling the awaiting task does not stop a run already started."""
+        return await _in_thread(self.run, model, **options)
+
+    def map(self, rows: Iterable[Mapping[str, Any]], model: str | None = None, *, concurrency: int = 1,
+            errors: str = "return", **options: Any) -> Iterator[Result | list[Result] | Exception]:
+        """Run the query once per row (a mapping of its inputs; fields it does not read are left out) on
+        ``concurrency`` threads, yielding the results in the rows' order. A row whose run fails yields its
+        exception and the others go on (``errors="raise"``: the exception is raised when its row's turn comes).
+        ``options`` are ``run``'s. Runs on one model take turns, so more threads do not yet run faster."""
+        if errors not in ("return", "raise"):
+            raise UsageError(None, f"errors is 'return' or 'raise', not {errors!r}")
+        for item in map_rows(self, rows, model, concurrency=concurrency, **options):
+            if item.failed and errors == "raise":
+                raise item.outcome
+            yield item.outcome
 
     def score(self, candidates: Sequence[str], /, model: str | None = None, *, reuse_prompts: bool = False,
               session: Session | None = None, **inputs: Any) -> list[float]:
@@ -100,7 +128,7 @@ class Query:
         program = self.compiled(tuple(sorted(inputs)))
         return (session or default_session()).score_program(program, inputs, settings, [str(c) for c in candidates],
                                                              model or self.model_for(inputs),
-                                                             reuse_prompts=reuse_prompts)
+                                                             reuse_prompts=reuse_prompts, multi_model=self.multi_model)
 
 
 def compile(source: str, name: str = "<query>", line_offset: int = 0) -> Query:  # noqa: A001 - the API's name
@@ -155,6 +183,11 @@ def run(source: str, model: str | None = None, **inputs: Any) -> Result | list[R
     return compile(source).run(model, **inputs)
 
 
+async def arun(source: str, model: str | None = None, **inputs: Any) -> Result | list[Result]:
+    """``run`` for asyncio: compile and run ``source`` once in a worker thread."""
+    return await compile(source).arun(model, **inputs)
+
+
 def score(prompt: str, continuations: Sequence[str], model: str | None = None, *,
           reuse_prompts: bool = False, session: Session | None = None) -> list[float]:
     """log P(continuation | prompt) under ``model`` for each continuation, all evaluated in one batch."""
@@ -175,7 +208,8 @@ def load(model: str | None = None, *, extra_buffer_types: bool | None = None) ->
 
 def unload(model: str | None = None) -> None:
     """Free the memory of a loaded model (an alias or a .gguf path; ``None``: every loaded model) and its cached
-    prompts. A later query on it loads it again. Nothing happens for a model that is not loaded."""
+    prompts. A later query on it loads it again. Nothing happens for a model that is not loaded. Waits for the
+    runs in progress on it to end."""
     default_session().unload(model)
 
 
@@ -233,28 +267,51 @@ def _query_function(definition: Callable[..., Any] | str, options: Mapping[str, 
         return compiled.run(chosen.get("model"), decoder=chosen.get("decoder"), decoder_args=settings,
                             reuse_prompts=bool(chosen.get("reuse_prompts", False)), **inputs_of(args, kwargs))
 
-    def call(*args: Any, **kwargs: Any) -> Any:
+    def value_call(*args: Any, **kwargs: Any) -> Any:
         result = run_call(*args, **kwargs)
         if isinstance(result, list):
             return [r.return_value if r.returned else r for r in result]
         return result.return_value if result.returned else result
 
+    async def arun_call(*args: Any, **kwargs: Any) -> Result | list[Result]:
+        return await _in_thread(run_call, *args, **kwargs)
+
+    async def acall(*args: Any, **kwargs: Any) -> Any:
+        return await _in_thread(value_call, *args, **kwargs)
+
     def nested(*args: Any, **kwargs: Any) -> Any:
         inputs = inputs_of(args, kwargs)
         return compiled.program_for(inputs).generator(inputs)
 
+    call: Any = value_call
+    if inspect.iscoroutinefunction(definition):  # `async def`, as LMQL writes query functions: a call is awaited
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await acall(*args, **kwargs)
+
     if signature is not None:
         call = functools.wraps(definition)(call)  # type: ignore[arg-type]
     else:
-        call.__name__ = call.__qualname__ = name  # type: ignore[assignment]
-    call.query = compiled  # type: ignore[attr-defined]
-    call.run = run_call  # type: ignore[attr-defined]
+        call.__name__ = call.__qualname__ = name
+    call.query = compiled
+    call.run = run_call
+    call.arun = arun_call
+    call.acall = acall
     setattr(call, NESTED_ENTRY, nested)
     return call
 
 
 def _takes_any_keyword(signature: inspect.Signature) -> bool:
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+
+
+async def _in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)`` in a worker thread, so that the event loop goes on while a model runs. Called
+    from a query's own Python (which awaits on the thread of the run, holding its model), it runs right there:
+    a worker thread would wait for that model forever."""
+    if concurrency.in_run():
+        return function(*args, **kwargs)
+    return await asyncio.to_thread(function, *args, **kwargs)
 
 
 class _Scope:

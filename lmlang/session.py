@@ -12,10 +12,12 @@ models only through it.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Mapping
 
 import numpy as np
 
+from lmlang import concurrency
 from lmlang.multimodel import embedding, run_block
 from lmlang.caches import BoundedCache, clear_process_caches
 from lmlang.decoding import strategies
@@ -44,6 +46,7 @@ class Session:
         self._prompts = prompts
         self._matchers = matchers
         self._decoders: dict[int, Decoder] = {}  # by id of the model; dropped when the model closes
+        self._decoders_lock = threading.Lock()  # runs on several threads find their decoders here
         self.embeddings: BoundedCache[tuple[str, str], np.ndarray] = BoundedCache("embeddings", embeddings)
 
     # ------------------------------------------------------------------ models and decoders
@@ -75,42 +78,59 @@ class Session:
             raise ModelError(None, "this session has no model")
 
     def decoder(self, model: Any) -> Decoder:
-        """This session's decoder of a loaded ``model``: one per model, so its prompts are shared across runs."""
-        self._forget_closed()
-        found = self._decoders.get(id(model))
-        if found is None or found.model is not model:
-            found = Decoder(model, _pool(model, self._prompts), self._run_block, self._matchers)
-            self._decoders[id(model)] = found
+        """This session's decoder of a loaded ``model``: one per model, so its prompts are shared across runs.
+
+        Inside a run, the run takes the model's lock here (runs on one model take turns: see lmlang.concurrency)
+        and, when it is a fresh run, empties the model's cache, so that the result does not depend on what ran
+        before it (llama.cpp's logits depend slightly on the cache's layout, enough to turn a near tie)."""
+        with self._decoders_lock:
+            self._forget_closed()
+            found = self._decoders.get(id(model))
+            if found is None or found.model is not model:
+                found = Decoder(model, _pool(model, self._prompts), self._run_block, self._matchers)
+                self._decoders[id(model)] = found
+
+        def clear() -> None:
+            found.pool.clear()
+            model.clear_cache()  # skipped while a run that called this one holds sequences
+
+        concurrency.use(model, clear)
         return found
 
     def decoders(self) -> list[Decoder]:
         """The decoders of the models this session has used (and that are still loaded)."""
-        self._forget_closed()
-        return list(self._decoders.values())
+        with self._decoders_lock:
+            self._forget_closed()
+            return list(self._decoders.values())
 
-    def start(self, model: str | None, reuse_prompts: bool = False) -> Decoder:
-        """The decoder a top-level run uses. Unless ``reuse_prompts``, every model's cache is emptied first, so
-        that the run's result does not depend on what ran before it (llama.cpp's logits depend slightly on the
-        cache's layout, enough to turn a near tie)."""
-        if not reuse_prompts:
-            for decoder in self.decoders():
-                decoder.pool.clear()
-                decoder.model.clear_cache()  # skipped while a run that called this one holds sequences
-        return self.decoder(self.model(model))
+    def start(self, model: str | None) -> Decoder:
+        """The decoder a top-level run uses, inside the run's :func:`concurrency.run_scope`."""
+        while True:
+            loaded = self.model(model)
+            decoder = self.decoder(loaded)
+            if not loaded.closed:  # else it was unloaded while this run waited for it: load it again
+                return decoder
 
     # ------------------------------------------------------------------ runs
     def run(self, program: CompiledProgram, inputs: Mapping[str, Any], settings: DecoderSettings,
-            model: str | None = None, *, on_text: TextSink | None = None, reuse_prompts: bool = False) -> list[Result]:
-        """The results of ``program`` on ``model`` under ``settings``, by the strategy registered for its decoder."""
-        return strategies.run(self.start(model, reuse_prompts), program, inputs, settings, on_text)
+            model: str | None = None, *, on_text: TextSink | None = None, reuse_prompts: bool = False,
+            multi_model: bool = True) -> list[Result]:
+        """The results of ``program`` on ``model`` under ``settings``, by the strategy registered for its decoder.
+        ``multi_model``: whether the program may use several models (False lets runs on other models go on
+        beside it; see lmlang.concurrency)."""
+        with concurrency.run_scope(fresh=not reuse_prompts, multi_model=multi_model):
+            return strategies.run(self.start(model), program, inputs, settings, on_text)
 
     def score_program(self, program: CompiledProgram, inputs: Mapping[str, Any], settings: DecoderSettings,
-                      candidates: list[str], model: str | None = None, *, reuse_prompts: bool = False) -> list[float]:
-        return self.start(model, reuse_prompts).score_program(program, inputs, settings, candidates)
+                      candidates: list[str], model: str | None = None, *, reuse_prompts: bool = False,
+                      multi_model: bool = True) -> list[float]:
+        with concurrency.run_scope(fresh=not reuse_prompts, multi_model=multi_model):
+            return self.start(model).score_program(program, inputs, settings, candidates)
 
     def score_text(self, prompt: str, continuations: list[str], model: str | None = None, *,
                    reuse_prompts: bool = False) -> list[float]:
-        return self.start(model, reuse_prompts).score_text(prompt, continuations)
+        with concurrency.run_scope(fresh=not reuse_prompts, multi_model=False):
+            return self.start(model).score_text(prompt, continuations)
 
     # ------------------------------------------------------------------ the block runner
     def runner(self, model: str) -> ModelRunner:
@@ -148,9 +168,13 @@ class Session:
         else:
             from lmlang.models import llama
 
-            closed = llama.unload(model)
-        for gone in closed:
-            self._decoders.pop(id(gone), None)
+            path = registry.resolve(model)[1].resolve() if model is not None else None
+            using = [m for m in concurrency.locked_models() if path is None or m.path.resolve() == path]
+            with concurrency.exclusive(using):  # waits for the runs in progress on them to end
+                closed = llama.unload(model)
+        with self._decoders_lock:
+            for gone in closed:
+                self._decoders.pop(id(gone), None)
         return closed
 
     def close(self) -> None:
@@ -170,11 +194,13 @@ def _pool(model: Any, capacity: int) -> SequencePool:
 
 
 _default: Session | None = None
+_default_lock = threading.Lock()
 
 
 def default_session() -> Session:
     """The process-wide session behind ``lmlang.run``, ``Query.run`` and the CLI."""
     global _default
-    if _default is None:
-        _default = Session()
-    return _default
+    with _default_lock:
+        if _default is None:
+            _default = Session()
+        return _default

@@ -41,9 +41,9 @@ _NOT_TEXT = llama.LLAMA_TOKEN_ATTR_UNKNOWN | llama.LLAMA_TOKEN_ATTR_UNUSED | lla
 
 _models: dict[tuple[pathlib.Path, int], Model] = {}
 _log_callback = None  # the C side keeps a pointer to it, so it must outlive every call into llama.cpp
-# Loads run one at a time: llama.cpp's log goes to one process-wide callback, and a load reads its own lines
-# from it (which buffers the weights went into).
-_load_lock = threading.Lock()
+# Loads and unloads run one at a time: runs on several threads load and unload models, and a load reads its own
+# lines from llama.cpp's log, which goes to one process-wide callback (which buffers the weights went into).
+_table_lock = threading.RLock()
 _load_log: list[str] | None = None
 _BUFFER_LINE = re.compile(r"\b(\S+) model buffer size\s*=")
 
@@ -58,7 +58,7 @@ def load(name: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = 
     """
     display, path = resolve(name)
     key = (path.resolve(), n_ctx)
-    with _load_lock:
+    with _table_lock:
         model = _models.get(key)
         if model is None:
             _init_backend()
@@ -80,7 +80,7 @@ def plain_llama(model: Model, **options: object) -> llama.Llama:
         chosen.use_extra_bufts = model.extra_buffer_types.enabled
         return chosen
 
-    with _load_lock:  # the default is swapped for the whole process while the reference loads
+    with _table_lock:  # the default is swapped for the whole process while the reference loads
         llama.llama_cpp.llama_model_default_params = params
         try:
             return llama.Llama(model_path=str(model.path), verbose=False, **options)
@@ -97,11 +97,12 @@ def unload(name: str | None = None) -> list[Model]:
     """Close the loaded models of ``name`` (an alias or a .gguf path; ``None``: every loaded model) and forget
     them, so the next ``load`` reads the file again; the models closed."""
     path = resolve(name)[1].resolve() if name is not None else None
-    closed = [model for key, model in _models.items() if path is None or key[0] == path]
-    for model in closed:
-        model.close()
-    for key in [key for key, model in _models.items() if model.closed]:
-        del _models[key]
+    with _table_lock:
+        closed = [model for key, model in _models.items() if path is None or key[0] == path]
+        for model in closed:
+            model.close()
+        for key in [key for key, model in _models.items() if model.closed]:
+            del _models[key]
     return closed
 
 

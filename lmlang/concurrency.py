@@ -1,0 +1,204 @@
+"""Runs from many threads at once: each loaded model has a lock that a run holds for as long as it uses the model.
+
+A llama.cpp context is not safe to use from two threads, and a run's sequences, logits rows and idle prompts live
+in its model's context, so runs on one model take turns while runs on different models go in parallel. A run
+enters a :func:`run_scope` and calls :func:`use` for each model it reaches (its own, a cascade's stages); the
+locks it took are let go when the scope ends. Locks are re-entrant per thread, so a query whose Python runs
+another query on the same model goes on.
+
+Two runs that each hold one model and wait for the other's would wait forever, so a run that may use several
+models (a ``cascade``, ``route`` or ``ensemble``) first takes the multi-model gate, which one such run holds at a
+time: runs holding one model never wait for another, and the one run that may hold several finishes. What the
+gate cannot foresee (a query's Python starting a run on another model while a multi-model run waits for this
+one's) is found when the wait would close a cycle and raised as a ModelError instead of hanging.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+from lmlang.errors import ModelError, UsageError
+from lmlang.syntax import ast
+
+# One mutex for the state of every lock: who owns it, who waits for what. Waits are short-lived bookkeeping;
+# the runs themselves happen outside it.
+_state = threading.Condition(threading.Lock())
+_waiting: dict[int, ModelLock] = {}  # thread id -> the lock it waits for
+
+
+class ModelLock:
+    """A re-entrant lock that knows its owner thread, so that a wait which could never end is found."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._owner: int | None = None
+        self._count = 0
+
+    def __repr__(self) -> str:
+        return f"<ModelLock {self.name}: held {self._count} time(s)>"
+
+    def held_here(self) -> bool:
+        return self._owner == threading.get_ident()
+
+    def acquire(self) -> bool:
+        """Take the lock, waiting while another thread holds it; whether this thread did not hold it before."""
+        me = threading.get_ident()
+        with _state:
+            if self._owner == me:
+                self._count += 1
+                return False
+            while self._owner is not None:
+                cycle = _cycle_through(me, self)
+                if cycle:
+                    raise ModelError(None, f"runs on {' and '.join(cycle)} would wait for each other forever: "
+                                           "a query's Python should not start a run on another model while a "
+                                           "multi-model run is under way; run them one after the other")
+                _waiting[me] = self
+                try:
+                    _state.wait()
+                finally:
+                    del _waiting[me]
+            self._owner, self._count = me, 1
+            return True
+
+    def release(self) -> None:
+        with _state:
+            if self._owner != threading.get_ident():
+                raise RuntimeError(f"{self.name}'s lock released by a thread that does not hold it")
+            self._count -= 1
+            if self._count == 0:
+                self._owner = None
+                _state.notify_all()
+
+
+def _cycle_through(me: int, wanted: ModelLock) -> list[str]:
+    """The names of the locks in the wait cycle that ``me`` waiting for ``wanted`` would close; [] if none."""
+    names, lock, seen = [wanted.name], wanted, set()
+    while lock._owner is not None and lock._owner not in seen:
+        if lock._owner == me:
+            return names
+        seen.add(lock._owner)
+        lock = _waiting.get(lock._owner)  # type: ignore[assignment]
+        if lock is None:
+            return []
+        names.append(lock.name)
+    return []
+
+
+GATE = ModelLock("multi-model runs")
+_locks: weakref.WeakKeyDictionary[Any, ModelLock] = weakref.WeakKeyDictionary()  # model -> its lock
+
+
+def lock_of(model: Any) -> ModelLock:
+    """The lock of a loaded model (made on first use; it goes with the model)."""
+    with _state:
+        lock = _locks.get(model)
+        if lock is None:
+            lock = _locks[model] = ModelLock(getattr(model, "name", repr(model)))
+        return lock
+
+
+def locked_models() -> list[Any]:
+    """The models that have a lock, that is every model a run has used."""
+    with _state:
+        return list(_locks.keys())
+
+
+@dataclass
+class _Scope:
+    fresh: bool
+    held: list[ModelLock] = field(default_factory=list)
+
+
+_local = threading.local()
+
+
+def _scopes() -> list[_Scope]:
+    if not hasattr(_local, "scopes"):
+        _local.scopes = []
+    return _local.scopes
+
+
+def in_run() -> bool:
+    """Whether this thread is inside a run (a query's Python calling back into lmlang)."""
+    return bool(_scopes())
+
+
+@contextmanager
+def run_scope(*, fresh: bool, multi_model: bool) -> Iterator[None]:
+    """A run on this thread: the model locks :func:`use` takes inside it are held until it ends. ``fresh``: a
+    model's idle prompts and cache are emptied when the run takes its lock (so the result does not depend on the
+    runs before it). ``multi_model``: the run may use several models, so it takes the gate first."""
+    scope = _Scope(fresh)
+    scopes = _scopes()
+    scopes.append(scope)
+    try:
+        if multi_model:
+            _take(scope, GATE)
+        yield
+    finally:
+        scopes.pop()
+        for lock in reversed(scope.held):
+            lock.release()
+
+
+def use(model: Any, clear: Callable[[], None]) -> None:
+    """Take ``model``'s lock for the rest of the current run (waiting for the runs on it in other threads);
+    ``clear`` empties what earlier runs left in the model when the run is fresh and the lock was not held by this
+    thread already. Outside a run, nothing is taken."""
+    scopes = _scopes()
+    if not scopes:
+        return
+    scope = scopes[-1]
+    lock = lock_of(model)
+    if lock in scope.held:
+        return
+    if not lock.held_here() and not GATE.held_here() and any(held is not GATE for s in scopes for held in s.held):
+        _take(scope, GATE)  # a second model: only the gate's holder may hold several
+    if _take(scope, lock) and scope.fresh:
+        clear()
+
+
+def _take(scope: _Scope, lock: ModelLock) -> bool:
+    first = lock.acquire()
+    scope.held.append(lock)
+    return first
+
+
+@contextmanager
+def exclusive(models: Sequence[Any]) -> Iterator[None]:
+    """Hold ``models`` with no run on them (waiting for the runs in progress to end), to close them."""
+    for model in models:
+        if lock_of(model).held_here():
+            raise UsageError(None, f"{model.name} cannot be unloaded by a run that is using it")
+    taken: list[ModelLock] = []
+    try:
+        GATE.acquire()
+        taken.append(GATE)
+        for model in models:
+            lock = lock_of(model)
+            lock.acquire()
+            taken.append(lock)
+        yield
+    finally:
+        for lock in reversed(taken):
+            lock.release()
+
+
+def may_use_several_models(program: ast.Program) -> bool:
+    """Whether ``program`` has a multi-model statement (``cascade``, ``route``, ``ensemble``) anywhere in it."""
+    pending: list[Any] = [program]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, (ast.Cascade, ast.Route, ast.Ensemble)):
+            return True
+        if isinstance(item, (list, tuple)):
+            pending.extend(item)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, ast.Expr):
+            pending.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+    return False
