@@ -35,6 +35,8 @@ PLACES = {
     # The calibration tool runs whole queries through the front door.
     "lmlang.multimodel.calibrate": "faces",
     "lmlang.session": "session",
+    # Which runs may use a model at once: the session takes a model's lock as a run reaches it.
+    "lmlang.concurrency": "session",
 }
 
 
