@@ -7,6 +7,7 @@ evaluated is never evaluated again and each hole continues from the cached state
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 from lmlang.models.kvcache import SequencePool
@@ -23,6 +24,7 @@ class Prompt:
         self.seq: Any = None
         self.role: str | None = None
         self.prefill_tokens = 0
+        self.prefill_seconds = 0.0  # spent evaluating prompt text: prices tell prefill from decoding apart
         self._pending: list[tuple[str, bool]] = []  # (text, holds special tokens)
 
     @property
@@ -72,12 +74,14 @@ class Prompt:
         for special, group in itertools.groupby(self._pending, key=lambda piece: piece[1]):
             tokens.extend(self.model.tokenize("".join(text for text, _ in group), special=special))
         self._pending.clear()
+        started = time.perf_counter()
         if self.seq is None:
             self.seq, evaluated = self.pool.sequence_for(tokens)
             self.prefill_tokens += evaluated
         elif tokens:
             self.seq.append(tokens)
             self.prefill_tokens += len(tokens)
+        self.prefill_seconds += time.perf_counter() - started
         return self.seq
 
     def mark(self) -> tuple[int, int, str | None, int]:

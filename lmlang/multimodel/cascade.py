@@ -119,6 +119,7 @@ def _probed(probe: Probe, models: list[str], run: Run, event: BlockEvent, settin
     verdict = Verdict(False)
     score = measure(probe.score, scope, stage, lambda k: _resample(stage_decoder, run, event, settings, stage, k), verdict)
     probe.records.append({"score": float(score), "prefill_tokens": stage.prefill_tokens,
-                          "generated_tokens": stage.generated_tokens, "seconds": stage.total_seconds})
+                          "generated_tokens": stage.generated_tokens, "seconds": stage.total_seconds,
+                          "prefill_seconds": stage.run.prompt.prefill_seconds})
     settle(run, stage, adopted=True)
     return stage.values
