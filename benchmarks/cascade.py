@@ -94,8 +94,11 @@ def report(task: str, models: list[str], limit: int | None, cache: Path | None) 
         mixed = tiers.mixing_accuracy(singles, fitted.cost)
         top = tiers.single(sub_p, len(chain) - 1, test)
         close = fitted.accuracy >= top.accuracy - 0.01 and fitted.cost <= 0.5 * top.cost
-        frontier = tiers.frontier(tiers.search(sub_p, test, plan.at_least))
-        inner = [o for _, o in frontier if 0 < o.escalation < 1]
+        every = tiers.search(sub_p, test, plan.at_least)
+        frontier = tiers.frontier(every)
+        # Two tiers: every threshold, so every escalation rate; three: the best thresholds at each price (the grid
+        # also holds combinations no one would pick, such as escalating the inputs the middle model is sure of).
+        inner = [o for _, o in (every if len(chain) == 2 else frontier) if 0 < o.escalation < 1]
         above = sum(o.accuracy > tiers.mixing_accuracy(singles, o.cost) for o in inner)
         shown = ", ".join(f"{t:.3g}" if abs(t) < 1e9 else ("none" if t > 0 else "all")
                           for t in map(tiers.finite, found))
@@ -107,8 +110,9 @@ def report(task: str, models: list[str], limit: int | None, cache: Path | None) 
                      f"{oracle_p.cost / top.cost:.0%} of {SHORT[chain[-1]]}'s price"])
         goals.append(f"- {label}: {'reaches' if close else 'does not reach'} {chain[-1]}'s accuracy "
                      f"({top.accuracy:.3f}) within one point at no more than half its price (cascade "
-                     f"{fitted.accuracy:.3f} at {fitted.cost / top.cost:.0%}); above random mixing at {above} of "
-                     f"{len(inner)} escalation rates on its test curve")
+                     f"{fitted.accuracy:.3f} at {fitted.cost / top.cost:.0%}); above random mixing at equal price at {above} "
+                     f"of {len(inner)} {'thresholds' if len(chain) == 2 else 'points of its best-thresholds curve'} "
+                     "that escalate some inputs")
         curves.append((label, [(o.cost, o.accuracy) for _, o in frontier], (fitted.cost, fitted.accuracy),
                        (oracle_p.cost, oracle_p.accuracy)))
     print(calibrate.table(["system (test split)", "accuracy", "escalation", "price/input (measured rates)",
@@ -168,6 +172,7 @@ def svg(task: str, curves: list, singles: list[tuple[float, float, str]], larges
     steps = [x0 + (x1 - x0) * k / 100 for k in range(101)]
     dashed = " ".join("{:.1f},{:.1f}".format(*at(x, tiers.mixing_accuracy(hull, x))) for x in steps if x >= hull[0][0])
     parts.append(f'<polyline points="{dashed}" fill="none" stroke="grey" stroke-dasharray="5,4"/>')
+    legend = height - bottom - 14 * (len(curves) + 2)  # bottom right: costly and inaccurate, where nothing lies
     for i, (label, line, fitted, oracle) in enumerate(curves):
         color = COLORS[i % len(COLORS)]
         points = " ".join("{:.1f},{:.1f}".format(*at(*p)) for p in line)
@@ -176,14 +181,14 @@ def svg(task: str, curves: list, singles: list[tuple[float, float, str]], larges
         parts.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1.5"/>'
                      f'<rect x="{fx - 4:.1f}" y="{fy - 4:.1f}" width="8" height="8" fill="{color}"/>'
                      f'<circle cx="{ox:.1f}" cy="{oy:.1f}" r="5" fill="none" stroke="{color}"/>'
-                     f'<text x="{width - pad - 150}" y="{pad + 30 + 14 * i}" fill="{color}">'
+                     f'<text x="{width - pad - 150}" y="{legend + 14 * i}" fill="{color}">'
                      f'{html.escape(label)}</text>')
     for c, a, name in singles:
         px, py = at(c, a)
         parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="4" fill="black"/>'
                      f'<text x="{px + 6:.1f}" y="{py - 6:.1f}">{html.escape(name)}</text>')
-    parts.append(f'<text x="{width - pad - 150}" y="{pad + 30 + 14 * len(curves)}" fill="grey">random mixing</text>'
-                 f'<text x="{width - pad - 150}" y="{pad + 44 + 14 * len(curves)}">■ fitted on dev, ○ oracle</text>')
+    parts.append(f'<text x="{width - pad - 150}" y="{legend + 14 * len(curves)}" fill="grey">random mixing</text>'
+                 f'<text x="{width - pad - 150}" y="{legend + 14 + 14 * len(curves)}">■ fitted on dev, ○ oracle</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
