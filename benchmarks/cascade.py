@@ -5,7 +5,7 @@ Three tasks (benchmarks/data/README.md says where each one's data comes from), e
 * ``capitals``: a country's capital, chosen between it and another country's capital (GeoNames).
 * ``word_sentiment``: the sentiment of single English words (the VADER lexicon's human ratings).
 * ``arithmetic``: two-step arithmetic word problems, generated (``make_arithmetic.py``), answered by choosing
-  between the result and a tempting wrong one: the task where the 1.5B model is far stronger.
+  between the result and a near miss: the task where the 1.5B model should be far stronger.
 
 Each model runs once per input (through ``lmlang calibrate``'s observation cache); prices are what this machine
 measured: seconds per 1,000 prompt tokens evaluated and per 1,000 tokens generated, per model, times each run's
