@@ -100,7 +100,8 @@ def report(task: str, models: list[str], limit: int | None, cache: Path | None) 
         # also holds combinations no one would pick, such as escalating the inputs the middle model is sure of).
         inner = [o for _, o in (every if len(chain) == 2 else frontier) if 0 < o.escalation < 1]
         above = sum(o.accuracy > tiers.mixing_accuracy(singles, o.cost) for o in inner)
-        shown = ", ".join(f"{t:.3g}" if abs(t) < 1e9 else ("none" if t > 0 else "all")
+        shown = ", ".join(f"{t:.3g}" if abs(t) < 1e9 else
+                          ("escalate all" if (t > 0) == plan.at_least else "accept all")
                           for t in map(tiers.finite, found))
         rows.append([f"cascade {label} (thresholds {shown}{'' if met else ', dev target missed'})", fitted.accuracy,
                      fitted.escalation, fitted.cost, timed.cost,
