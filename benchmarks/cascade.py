@@ -88,7 +88,8 @@ def report(task: str, models: list[str], limit: int | None, cache: Path | None) 
         sub_p, sub_s = pick(price, stages), pick(seconds, stages)
         target = ("accuracy", tiers.single(sub_p, len(chain) - 1, dev).accuracy - 0.01)
         found, met = tiers.choose(tiers.search(sub_p, dev, plan.at_least), target)
-        fitted, timed = tiers.outcome(sub_p, test, found, plan.at_least), tiers.outcome(sub_s, test, found, plan.at_least)
+        fitted = tiers.outcome(sub_p, test, found, plan.at_least)
+        timed = tiers.outcome(sub_s, test, found, plan.at_least)
         label = " → ".join(SHORT[m] for m in chain)
         singles = [(o.cost, o.accuracy) for o in (tiers.single(sub_p, j, test) for j in range(len(chain)))]
         mixed = tiers.mixing_accuracy(singles, fitted.cost)
@@ -111,7 +112,8 @@ def report(task: str, models: list[str], limit: int | None, cache: Path | None) 
                      f"{oracle_p.cost / top.cost:.0%} of {SHORT[chain[-1]]}'s price"])
         goals.append(f"- {label}: {'reaches' if close else 'does not reach'} {chain[-1]}'s accuracy "
                      f"({top.accuracy:.3f}) within one point at no more than half its price (cascade "
-                     f"{fitted.accuracy:.3f} at {fitted.cost / top.cost:.0%}); above random mixing at equal price at {above} "
+                     f"{fitted.accuracy:.3f} at {fitted.cost / top.cost:.0%}); above random mixing at equal price "
+                     f"at {above} "
                      f"of {len(inner)} {'thresholds' if len(chain) == 2 else 'points of its best-thresholds curve'} "
                      "that escalate some inputs")
         curves.append((label, [(o.cost, o.accuracy) for _, o in frontier], (fitted.cost, fitted.accuracy),
@@ -189,7 +191,8 @@ def svg(task: str, curves: list, singles: list[tuple[float, float, str]], larges
         parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="4" fill="black"/>'
                      f'<text x="{px + 6:.1f}" y="{py - 6:.1f}">{html.escape(name)}</text>')
     parts.append(f'<text x="{width - pad - 150}" y="{legend + 14 * len(curves)}" fill="grey">random mixing</text>'
-                 f'<text x="{width - pad - 150}" y="{legend + 14 + 14 * len(curves)}">■ fitted on dev, ○ oracle</text>')
+                 f'<text x="{width - pad - 150}" y="{legend + 14 + 14 * len(curves)}">'
+                 '■ fitted on dev, ○ oracle</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 

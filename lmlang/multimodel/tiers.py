@@ -91,7 +91,8 @@ def search(observed: Observed, rows: Sequence[int], at_least: bool,
             for combo in itertools.product(*candidates(observed, rows, size))]
 
 
-def choose(options: Sequence[tuple[tuple[float, ...], Outcome]], target: tuple[str, float]) -> tuple[tuple[float, ...], bool]:
+def choose(options: Sequence[tuple[tuple[float, ...], Outcome]],
+           target: tuple[str, float]) -> tuple[tuple[float, ...], bool]:
     """The option best meeting ``target`` (``accuracy``: cheapest reaching it; ``escalation``: most accurate
     escalating at most that share; ``budget``: most accurate costing at most that), and whether it is met; when
     none meets it, the closest: most accurate, least escalating or cheapest."""

