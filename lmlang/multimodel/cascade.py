@@ -122,6 +122,7 @@ def _probed(blocks: BlockRunner, probe: Probe, models: list[str], run: Run, even
     score = measure(probe.score, scope, stage, lambda k: _resample(stage_runner, run, event, settings, stage, k),
                     verdict)
     probe.records.append({"score": float(score), "prefill_tokens": stage.prefill_tokens,
-                          "generated_tokens": stage.generated_tokens, "seconds": stage.total_seconds})
+                          "generated_tokens": stage.generated_tokens, "seconds": stage.total_seconds,
+                          "prefill_seconds": stage.run.prompt.prefill_seconds})
     settle(run, stage, adopted=True)
     return stage.values

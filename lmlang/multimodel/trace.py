@@ -29,6 +29,7 @@ def stage_entry(statement: ast.Stmt, stage: Stage, decision: str, **details: Any
         "prefill_tokens": stage.prefill_tokens,
         "generated_tokens": stage.generated_tokens,
         "seconds": round(stage.total_seconds, 4),
+        "prefill_seconds": round(stage.run.prompt.prefill_seconds, 4),
         "cost": round(spent, 6),
         "cost_unit": unit,
     }

