@@ -8,6 +8,7 @@ with :func:`process_cache`, which names them, so that :func:`clear_process_cache
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Callable, Generic, Hashable, TypeVar
 
@@ -16,7 +17,9 @@ V = TypeVar("V")
 
 
 class BoundedCache(Generic[K, V]):
-    """A least-recently-used map of at most ``capacity`` entries."""
+    """A least-recently-used map of at most ``capacity`` entries, safe to share between threads (runs on
+    different models go on at once and share the process-wide caches). ``make`` runs outside the lock: two
+    threads may both make a missing entry, and the one put last is kept."""
 
     def __init__(self, name: str, capacity: int) -> None:
         if capacity < 1:
@@ -24,6 +27,7 @@ class BoundedCache(Generic[K, V]):
         self.name = name
         self.capacity = capacity
         self._entries: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -36,17 +40,19 @@ class BoundedCache(Generic[K, V]):
 
     def get(self, key: K) -> V | None:
         """The entry of ``key`` (now the most recently used), or None."""
-        found = self._entries.get(key)
-        if found is not None:
-            self._entries.move_to_end(key)
-        return found
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
 
     def put(self, key: K, value: V) -> V:
-        self._entries[key] = value
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
-        return value
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+            return value
 
     def get_or_make(self, key: K, make: Callable[[], V]) -> V:
         """The entry of ``key``, made by ``make()`` and kept when missing."""
@@ -54,23 +60,28 @@ class BoundedCache(Generic[K, V]):
         return found if found is not None else self.put(key, make())
 
     def pop(self, key: K) -> V | None:
-        return self._entries.pop(key, None)
+        with self._lock:
+            return self._entries.pop(key, None)
 
     def values(self) -> list[V]:
-        return list(self._entries.values())
+        with self._lock:
+            return list(self._entries.values())
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
 
 
 _PROCESS: dict[str, BoundedCache] = {}
+_PROCESS_LOCK = threading.Lock()
 
 
 def process_cache(name: str, capacity: int) -> BoundedCache:
     """The process-wide cache called ``name`` (made on first call): for results that depend only on their key."""
-    if name not in _PROCESS:
-        _PROCESS[name] = BoundedCache(name, capacity)
-    return _PROCESS[name]
+    with _PROCESS_LOCK:
+        if name not in _PROCESS:
+            _PROCESS[name] = BoundedCache(name, capacity)
+        return _PROCESS[name]
 
 
 def clear_process_caches() -> None:
