@@ -318,7 +318,7 @@ def query(__fct__: Callable[..., Any] | str | None = None, input_variables: Sequ
     _drop_output_writer(extra_args)
     wrapped = lmlang.query(__fct__, calling_frame=frame or sys._getframe(1), **extra_args)
     function = QueryFunction(__fct__.__doc__ or "", wrapped.query, is_async=inspect.iscoroutinefunction(__fct__),
-                             name=__fct__.__name__, call=wrapped, nested=getattr(wrapped, NESTED_ENTRY))
+                             name=__fct__.__name__, call=wrapped.sync, nested=getattr(wrapped, NESTED_ENTRY))
     function.__doc__ = __fct__.__doc__
     function.__wrapped__ = __fct__  # type: ignore[attr-defined]
     return function

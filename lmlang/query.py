@@ -297,6 +297,7 @@ def _query_function(definition: Callable[..., Any] | str, options: Mapping[str, 
     call.run = run_call
     call.arun = arun_call
     call.acall = acall
+    call.sync = value_call  # the value without awaiting, whether the function is `async def` or not
     setattr(call, NESTED_ENTRY, nested)
     return call
 
