@@ -9,10 +9,10 @@ written the way each library's documentation writes it; outputs are checked by t
 from __future__ import annotations
 
 import json
-import statistics
 import sys
-import time
 from typing import Any, Callable
+
+from end_to_end import timed  # the driver's module, beside this script; it imports lmlang only when it runs
 
 
 def plain_llama(path: str, threads: int, extra_buffer_types: bool) -> Any:
@@ -159,24 +159,6 @@ def outlines_tasks(llm: Any, spec: dict[str, Any]) -> dict[str, Callable[[], Any
 
     return {"regex": regex, "free": free, "choice": choice, "json_template": template, "list": items,
             "schema": schema, "classify": classify, "chat": chat}
-
-
-def timed(calls: dict[str, Callable[[], Any]], repeats: int, only: list[str] | None) -> dict[str, Any]:
-    rows: dict[str, Any] = {}
-    for task, call in calls.items():
-        if only and task not in only:
-            continue
-        try:
-            output = call()
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                output = call()
-                times.append(time.perf_counter() - start)
-            rows[task] = {"seconds": statistics.median(times), "output": output}
-        except Exception as exc:  # a failed task is a row of the table
-            rows[task] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
-    return rows
 
 
 def main() -> None:
