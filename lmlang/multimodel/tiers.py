@@ -14,7 +14,7 @@ gathered (``lmlang.multimodel.calibrate``).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,12 @@ def passes(score: float, threshold: float, at_least: bool) -> bool:
 def outcome(observed: Observed, rows: Sequence[int], thresholds: Sequence[float], at_least: bool) -> Outcome:
     """The cascade on ``rows`` with ``thresholds[i]`` for stage i: each input is answered by the first stage whose
     score passes, or by the last."""
+    return _walk(observed, rows, lambda stage, row: passes(observed.scores[stage][row], thresholds[stage], at_least))
+
+
+def _walk(observed: Observed, rows: Sequence[int], stops: Callable[[int, int], bool]) -> Outcome:
+    """Each input goes through the stages in order, paying each one's cost, until ``stops(stage, row)`` or the
+    last stage answers it."""
     last = observed.stages - 1
     correct = 0
     spent = 0.0
@@ -62,7 +68,7 @@ def outcome(observed: Observed, rows: Sequence[int], thresholds: Sequence[float]
     for row in rows:
         for stage in range(observed.stages):
             spent += observed.costs[stage][row]
-            if stage == last or passes(observed.scores[stage][row], thresholds[stage], at_least):
+            if stage == last or stops(stage, row):
                 correct += observed.correct[stage][row]
                 answered[stage] += 1
                 break
@@ -150,18 +156,7 @@ def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float
 def oracle(observed: Observed, rows: Sequence[int]) -> Outcome:
     """Stages run in order until one is right, as if the cascade knew the label: the bound no confidence
     measure can beat (escalating exactly the inputs each stage gets wrong)."""
-    correct = 0
-    spent = 0.0
-    answered = [0] * observed.stages
-    for row in rows:
-        for stage in range(observed.stages):
-            spent += observed.costs[stage][row]
-            if observed.correct[stage][row] or stage == observed.stages - 1:
-                correct += observed.correct[stage][row]
-                answered[stage] += 1
-                break
-    n = len(rows)
-    return Outcome(correct / n, 1 - answered[0] / n, spent / n, tuple(a / n for a in answered))
+    return _walk(observed, rows, lambda stage, row: bool(observed.correct[stage][row]))
 
 
 # ---------------------------------------------------------------------------------------------------- observations
