@@ -116,29 +116,9 @@ def lmlang_case(vocab, where: str, path: list[int], repeats: int) -> dict:
 # ------------------------------------------------------------------------------------------ peers side
 
 
-class _Tokens:
-    def __init__(self, token_bytes: list[bytes], eos: int, special: list[int]) -> None:
-        self.tokens = [b if b else b"\xff<special_%d>" % i for i, b in enumerate(token_bytes)]
-        self.eos_token_id = eos
-        self.bos_token_id = None
-        self.special_token_ids = special
-        self._ids = {b: i for i, b in enumerate(token_bytes) if b}
-        self._longest = max(len(b) for b in token_bytes)
-
-    def __call__(self, data: bytes) -> list[int]:
-        out, i = [], 0
-        while i < len(data):
-            for j in range(min(len(data), i + self._longest), i, -1):
-                if data[i:j] in self._ids:
-                    out.append(self._ids[data[i:j]])
-                    i = j
-                    break
-            else:
-                i += 1
-        return out
-
-
 def peers(data: dict) -> dict:
+    from masks_peers import Tokens  # beside this script: the masks benchmark's view of a vocabulary for llguidance
+
     results: dict = {}
     special = data["special"]
     eos = data["eos"]
@@ -146,7 +126,7 @@ def peers(data: dict) -> dict:
         import llguidance
 
         t = time.perf_counter()
-        tok = llguidance.LLTokenizer(llguidance.TokenizerWrapper(_Tokens(data["tokens"], eos, special)), eos_token=eos)
+        tok = llguidance.LLTokenizer(llguidance.TokenizerWrapper(Tokens(data["tokens"], eos, special)), eos_token=eos)
         results["llguidance tokenizer ms"] = (time.perf_counter() - t) * 1e3
         for name, (kind, text), path in data["cases"]:
             grammar = (llguidance.LLMatcher.grammar_from_json_schema(text) if kind == "json"

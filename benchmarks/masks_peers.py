@@ -26,7 +26,7 @@ def percentiles(times: list[float]) -> dict:
     }
 
 
-class _Tokens:
+class Tokens:
     """What llguidance's TokenizerWrapper needs: token bytes, EOS, and a tokenizer (greedy, only for its checks)."""
 
     def __init__(self, token_bytes: list[bytes], eos: int, special: list[int]) -> None:
@@ -100,7 +100,7 @@ def main() -> None:
     import llguidance
     import outlines_core
 
-    wrapped = llguidance.TokenizerWrapper(_Tokens(token_bytes, eog[0], special))
+    wrapped = llguidance.TokenizerWrapper(Tokens(token_bytes, eog[0], special))
     tokenizer = llguidance.LLTokenizer(wrapped, n_vocab=len(token_bytes), eos_token=eog)
     by_bytes: dict[bytes, list[int]] = {}
     for i, b in enumerate(token_bytes):
