@@ -113,6 +113,7 @@ def locked_models() -> list[Any]:
 class _Scope:
     fresh: bool
     held: list[ModelLock] = field(default_factory=list)
+    leaving: list[Callable[[], None]] = field(default_factory=list)
 
 
 _local = threading.local()
@@ -143,14 +144,19 @@ def run_scope(*, fresh: bool, multi_model: bool) -> Iterator[None]:
         yield
     finally:
         scopes.pop()
-        for lock in reversed(scope.held):
-            lock.release()
+        try:
+            for leave in reversed(scope.leaving):
+                leave()
+        finally:
+            for lock in reversed(scope.held):
+                lock.release()
 
 
-def use(model: Any, clear: Callable[[], None]) -> None:
+def use(model: Any, clear: Callable[[], None], leave: Callable[[], None] | None = None) -> None:
     """Take ``model``'s lock for the rest of the current run (waiting for the runs on it in other threads);
     ``clear`` empties what earlier runs left in the model when the run is fresh and the lock was not held by this
-    thread already. Outside a run, nothing is taken."""
+    thread already, and ``leave`` then runs when the run ends, before the lock is let go. Outside a run, nothing
+    is taken."""
     scopes = _scopes()
     if not scopes:
         return
@@ -162,6 +168,8 @@ def use(model: Any, clear: Callable[[], None]) -> None:
         _take(scope, GATE)  # a second model: only the gate's holder may hold several
     if _take(scope, lock) and scope.fresh:
         clear()
+        if leave is not None:
+            scope.leaving.append(leave)
 
 
 def _take(scope: _Scope, lock: ModelLock) -> bool:

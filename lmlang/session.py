@@ -28,7 +28,7 @@ from lmlang.decoding.settings import DecoderSettings, TextSink
 from lmlang.errors import ModelError
 from lmlang.interpret.execution import BlockEvent, CompiledProgram
 from lmlang.models import registry
-from lmlang.models.kvcache import SequencePool
+from lmlang.models.kvcache import PROMPT_BYTES, PromptCache, SequencePool
 from lmlang.result import Result
 
 EMBEDDINGS_KEPT = 4096  # vectors of a few kilobytes each: a route's examples, and its inputs
@@ -39,11 +39,15 @@ class Session:
     """Loaded models, their decoders and caches, and the runs of programs on them."""
 
     def __init__(self, *, models: Mapping[str, Any] | None = None, prompts: int = PROMPTS_KEPT,
-                 matchers: int = MATCHERS_KEPT, embeddings: int = EMBEDDINGS_KEPT) -> None:
+                 matchers: int = MATCHERS_KEPT, embeddings: int = EMBEDDINGS_KEPT,
+                 prompt_bytes: int = PROMPT_BYTES) -> None:
         """``models``: the only models this session runs on, by name, already loaded (the first is the default);
-        without it, the models the registry knows, loaded from their files on first use."""
+        without it, the models the registry knows, loaded from their files on first use. ``prompt_bytes``: the
+        memory per model for saved prompt states (0: every run evaluates its whole prompt; see
+        lmlang.models.kvcache)."""
         self._given = dict(models) if models is not None else None
         self._prompts = prompts
+        self._prompt_bytes = prompt_bytes
         self._matchers = matchers
         self._decoders: dict[int, Decoder] = {}  # by id of the model; dropped when the model closes
         self._decoders_lock = threading.Lock()  # runs on several threads find their decoders here
@@ -87,14 +91,17 @@ class Session:
             self._forget_closed()
             found = self._decoders.get(id(model))
             if found is None or found.model is not model:
-                found = Decoder(model, _pool(model, self._prompts), self._run_block, self._matchers)
+                pool = SequencePool(model, self._prompts, PromptCache(model, self._prompt_bytes))
+                found = Decoder(model, pool, self._run_block, self._matchers)
                 self._decoders[id(model)] = found
 
         def clear() -> None:
             found.pool.clear()
             model.clear_cache()  # skipped while a run that called this one holds sequences
 
-        concurrency.use(model, clear)
+        # A fresh run lets its idle sequences go when it ends: left in the cache, they would keep the next fresh
+        # run (of any session) from finding it empty.
+        concurrency.use(model, clear, found.pool.clear)
         return found
 
     def decoders(self) -> list[Decoder]:
@@ -187,10 +194,6 @@ class Session:
     def _forget_closed(self) -> None:
         for key in [key for key, decoder in self._decoders.items() if decoder.model.closed]:
             del self._decoders[key]
-
-
-def _pool(model: Any, capacity: int) -> SequencePool:
-    return SequencePool(model, capacity)
 
 
 _default: Session | None = None

@@ -125,17 +125,32 @@ class FakeSequence:
     def __init__(self, model: FakeModel) -> None:
         self.model = model
         self.tokens: list[int] = []
+        self._pushed = 0  # tokens pushed and not evaluated yet
         self._released = False
 
     def append(self, tokens: Seq[int]) -> None:
-        if tokens:
+        if tokens or self._pushed:
             self.model.decode_calls += 1
             self.tokens.extend(tokens)
+            self._pushed = 0
+
+    def push(self, tokens: Seq[int]) -> None:
+        self.tokens.extend(tokens)
+        self._pushed += len(tokens)
+
+    def logits_along(self, count: int) -> list[np.ndarray]:
+        self.model.decode_calls += 1
+        self._pushed = 0
+        return [self.model.logits_after(self.tokens[:len(self.tokens) - i]) for i in range(count - 1, 0, -1)]
 
     def logits(self) -> np.ndarray:
+        if self._pushed:  # pushed tokens are evaluated now, in one call
+            self.model.decode_calls += 1
+            self._pushed = 0
         return self.model.logits_after(self.tokens)
 
     def truncate(self, n: int) -> None:
+        self._pushed = max(0, self._pushed - (len(self.tokens) - n))
         del self.tokens[n:]
 
     def fork(self) -> FakeSequence:

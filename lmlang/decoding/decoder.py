@@ -85,8 +85,9 @@ class Decoder:
         return Run(program.start(inputs), self.prompt())
 
     def clear(self) -> None:
-        """Forget the idle prompts and token matchers."""
+        """Forget the idle and saved prompts and the token matchers."""
         self.pool.clear()
+        self.pool.prompts.clear()
         self.matchers.clear()
 
     def drive(self, run: Run, settings: DecoderSettings, sampler: Sampler,

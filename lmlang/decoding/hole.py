@@ -30,6 +30,8 @@ class Matcher(Protocol):  # lmlang.masks.TokenMatcher, as the decoder uses it
     def advance(self, state: int, token: int) -> int: ...
     def accepts(self, state: int) -> bool: ...
     def forced(self, state: int) -> bytes | None: ...
+    def sole(self, state: int) -> int | None: ...
+    def only_end(self, state: int) -> bool: ...
 
 
 @dataclass
@@ -140,6 +142,52 @@ class HoleCursor:
         _settle(self.seq, self.start, self.outcome, bytes(self.value), retokenize=True)
         self._finish(len(forced))
         return True
+
+    def ends_here(self) -> bool:
+        """When the value is complete and the constraint lets nothing follow, finish without asking the model for
+        logits (ending adds nothing to the value's log-probability, as forced text does not); whether it did."""
+        matcher = self.request.matcher
+        if matcher is None or self._too_short or not matcher.only_end(self.state):
+            return False
+        if self.outcome.margin is None:
+            self.outcome.margin = 1.0
+        self.outcome.steps.append((None, 0.0, True, None))
+        self._finish(0)
+        return True
+
+    def sole_tokens(self) -> list[int]:
+        """The tokens the constraint alone decides from here, one after the other (each the only one it allows),
+        up to, not including, one that would end the value (a stop phrase, the token limit)."""
+        matcher = self.request.matcher
+        if matcher is None:
+            return []
+        pieces = self.seq.model.token_bytes
+        chain: list[int] = []
+        state, value, count = self.state, bytearray(self.value), self.outcome.sampled
+        while count + 1 < self.request.limit:
+            token = matcher.sole(state)
+            if token is None:
+                break
+            before = len(value)
+            value += pieces[token]
+            if self._stop_in(value, before, count + 1) is not None:
+                break
+            chain.append(token)
+            state = matcher.advance(state, token)
+            count += 1
+        return chain
+
+    def take_sole(self, token: int, logits: np.ndarray) -> None:
+        """Add ``token``, which :meth:`sole_tokens` gave, scored by the model's ``logits`` before it: the value
+        and its scores are what a step choosing it as the only allowed token would give."""
+        if self._buffer is None:
+            self._buffer = np.empty_like(logits)
+        _, log_total = log_normalizer(logits, self._buffer)
+        top = int(logits.argmax())
+        self._wanted = top if top != token else None
+        if self.outcome.margin is None:  # one allowed token: no choice
+            self.outcome.margin = 1.0
+        self.take(token, float(logits[token]) - log_total)
 
     def scores(self) -> Candidates:
         """The choices for the next token: only the allowed ones when a constraint leaves few, else the whole
@@ -297,12 +345,23 @@ def decode_hole(seq: Any, request: HoleRequest, sampler: Sampler,
 
 
 def generate(cursor: HoleCursor, sampler: Sampler) -> HoleOutcome:
-    """Step ``cursor`` to the end of its hole, one token per llama_decode."""
+    """Step ``cursor`` to the end of its hole, one llama_decode per token the model chooses.
+
+    Tokens the constraint alone decides (a fixed separator, the rest of the only word that fits) go into the
+    same llama_decode as the chosen token before them, and a value nothing may extend ends without asking the
+    model. The last chosen token is only pushed: whatever comes next (the next step, or the prompt's text after
+    the hole) evaluates it.
+    """
     seq = cursor.seq
-    while not cursor.take_forced():
+    while not cursor.take_forced() and not cursor.ends_here():
         follow = cursor.take(*cursor.choose(sampler))
-        if follow is not None:
-            seq.append([follow])
+        if follow is None:
+            break
+        chain = [] if cursor.done else cursor.sole_tokens()
+        seq.push([follow, *chain])
+        if chain:
+            for token, logits in zip(chain, seq.logits_along(len(chain) + 1)):
+                cursor.take_sole(token, logits)
         if cursor.done:
             break
     return cursor.outcome

@@ -65,6 +65,11 @@ class Automaton:
         return self.table.tolist()
 
     @functools.cached_property
+    def out_degree(self) -> np.ndarray:
+        """Per state, how many bytes may follow (0: a complete value that nothing may extend)."""
+        return np.count_nonzero(self.table, axis=1)
+
+    @functools.cached_property
     def min_chars(self) -> np.ndarray:
         """Per state, the fewest characters still needed to reach acceptance (huge for the dead state)."""
         far = np.int32(1 << 20)

@@ -224,6 +224,23 @@ class GrammarMatcher:
     def forced(self, state: int) -> bytes | None:
         return None
 
+    def sole(self, state: int) -> int | None:
+        """The one token allowed next, when exactly one is and the value may not end here; else None."""
+        if state <= 0 or self.accepts(state):
+            return None
+        # One allowed token means its bytes are forced: where no grammar forces a byte, the mask is not needed.
+        if not any(parser.compute_ff_bytes() for parser in self._parsers(state)):
+            return None
+        ids = self.ids(state)
+        return int(ids[0]) if len(ids) == 1 else None
+
+    def only_end(self, state: int) -> bool:
+        """Whether the value is complete here and nothing may extend it."""
+        if state <= 0 or not self.accepts(state):
+            return False
+        ids = self.ids(state)
+        return bool(len(ids)) and bool(np.isin(ids, self._eog_ids).all())
+
     def advance(self, state: int, token: int) -> int:
         if state <= 0:
             return -1

@@ -210,6 +210,23 @@ class TokenMatcher:
     def forced(self, state: int) -> bytes | None:
         return self.automaton.forced(state % self._width) if state > 0 else None
 
+    def sole(self, state: int) -> int | None:
+        """The one token allowed next, when exactly one is and the value may not end here; else None."""
+        if state <= DEAD:
+            return None
+        s = state % self._width
+        if self.automaton.accept[s] or self.automaton.out_degree[s] != 1:  # more than one byte: more than one token
+            return None
+        ids, k = self._allowed_ids(state)
+        return int(ids[0]) if k == 1 else None
+
+    def only_end(self, state: int) -> bool:
+        """Whether the value is complete here and nothing may extend it."""
+        if state <= DEAD:
+            return False
+        s = state % self._width
+        return bool(self.automaton.accept[s]) and not self.automaton.out_degree[s]
+
     def advance(self, state: int, token: int) -> int:
         if state < 0:
             return -1

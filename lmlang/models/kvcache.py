@@ -1,27 +1,142 @@
-"""Reuse of evaluated prompts across runs: a pool of idle KV-cache sequences.
+"""Reuse of evaluated prompts: saved prompt states across runs, and idle sequences within one.
 
-A run that starts with tokens some earlier run already evaluated (the same query again, another sample of it,
-a cascade stage re-running a block) takes over or forks that earlier sequence instead of evaluating the shared
-prefix again.
+**Saved prompts (the default).** Every run starts from an empty cache, so that its result never depends on what
+ran before (llama.cpp's numbers depend on where a token's cells lie in the cache and on how many tokens shared
+its llama_decode call). :class:`PromptCache` keeps that guarantee and still skips evaluating a prompt twice: the
+backend evaluates a sequence in blocks aligned to fixed positions (:data:`BLOCK`), so the state after a run's
+first blocks is the same whichever run computed it. When a run's first text is evaluated, its state is saved
+(bounded in bytes, least recently used first out); a later run whose prompt starts with the same blocks restores
+them into its empty cache, at the cells a fresh evaluation would use, and evaluates only the rest. Its numbers
+are bit for bit those of a run that evaluated everything (``tests/models/test_prompt_cache.py``). An identical
+prompt restores the logits too and evaluates nothing.
 
-The reuse is exact in what it keeps but not bit for bit in what follows: llama.cpp's logits depend on how tokens
-were batched and on where in the cache other sequences' cells lie (by up to half a logit on SmolLM2 Q4_1), and a
-re-used prompt's last token is evaluated again on its own. A near tie can then go the other way, so reuse across
-runs is opt-in (``Query.run(..., reuse_prompts=True)``); by default each run starts from an empty cache and gives
-what a fresh process gives.
+**Idle sequences (``reuse_prompts=True``).** :class:`SequencePool` also keeps the sequences of finished prompts
+in the cache, so that a cascade stage re-running a block, or a run that asks for it, forks one instead of
+evaluating a shared prefix again. Forking shares cells with other sequences, which changes the layout: exact,
+but not bit for bit what a fresh run computes, hence opt-in across runs.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Sequence as Seq
+
+import numpy as np
+
+# The backend evaluates a sequence's tokens in llama_decode calls that start at multiples of this position.
+# llama.cpp's numbers for a token depend on how many tokens shared its call, so a fixed blocking makes what a run
+# computes depend only on its tokens, and a state saved after some blocks is the one any run reaches there.
+# Measured on both packaged models: prefill is as fast in blocks of 64 as of 512.
+BLOCK = 64
+PROMPT_BYTES = 256 << 20  # saved prompt states per model: ~11,000 tokens of SmolLM2, ~18,000 of Gemma 3 270M
+
+
+class _Entry:
+    __slots__ = ("saved", "tokens", "nbytes")
+
+    def __init__(self, saved: Any) -> None:
+        self.saved = saved
+        self.tokens = np.asarray(saved.tokens, dtype=np.int64)
+        self.nbytes = int(saved.nbytes)
+
+
+class PromptCache:
+    """The saved first prompts of one model's runs, most recently used last, at most ``budget`` bytes."""
+
+    def __init__(self, model: Any, budget: int = PROMPT_BYTES) -> None:
+        self.model = model
+        self.budget = budget
+        self.hits = 0  # runs that restored at least one block
+        self.saved_tokens = 0  # prompt tokens those runs did not evaluate
+        self._entries: OrderedDict[tuple[int, ...], _Entry] = OrderedDict()
+        self._bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def start(self, tokens: Seq[int]) -> tuple[Any, int]:
+        """A new sequence holding ``tokens`` with its logits, and how many tokens had to be evaluated."""
+        model = self.model
+        tokens = list(tokens)
+        usable = self.budget > 0 and hasattr(model, "restore") and model.pristine
+        found, keep = self._best(tokens) if usable else (None, 0)
+        if found is None:
+            seq = model.new_sequence()
+        else:
+            seq = model.restore(found.saved, keep)
+            self._entries.move_to_end(tuple(found.saved.tokens))
+            self.hits += 1
+            self.saved_tokens += keep
+        if not usable:
+            seq.append(tokens)
+            return seq, len(tokens)
+        aligned = len(tokens) // BLOCK * BLOCK
+        if (model.n_swa and len(tokens) > model.n_swa and keep < aligned < len(tokens)
+                and tuple(tokens[:aligned]) not in self._entries):
+            # A saved state of a sliding-window model keeps only the window, so it cannot be cut back to a
+            # shorter prefix: the aligned prefix gets a state of its own, for prompts that share only it.
+            seq.append(tokens[keep:aligned])
+            self._put(model.save(seq, with_logits=False))
+            seq.append(tokens[aligned:])
+        elif keep < len(tokens):
+            seq.append(tokens[keep:])
+        if tuple(tokens) not in self._entries:
+            self._put(model.save(seq))
+        return seq, len(tokens) - keep
+
+    def _best(self, tokens: list[int]) -> tuple[_Entry | None, int]:
+        """The saved state to start ``tokens`` from and how many of its tokens to keep (0: none fits)."""
+        exact = self._entries.get(tuple(tokens))
+        if exact is not None and exact.saved.logits is not None:
+            return exact, len(tokens)
+        wanted = np.asarray(tokens, dtype=np.int64)
+        # What follows the kept tokens must include the last, whose logits the run needs.
+        most = (len(tokens) - 1) // BLOCK * BLOCK
+        best, best_keep = None, 0
+        swa = self.model.n_swa
+        for entry in reversed(self._entries.values()):
+            size = min(len(entry.tokens), len(wanted))
+            differ = np.flatnonzero(entry.tokens[:size] != wanted[:size])
+            common = int(differ[0]) if len(differ) else size
+            keep = min(common // BLOCK * BLOCK, most)
+            if swa and len(entry.tokens) > swa and keep < len(entry.tokens):
+                continue
+            if keep > best_keep:
+                best, best_keep = entry, keep
+        return best, best_keep
+
+    def _put(self, saved: Any) -> None:
+        entry = _Entry(saved)
+        if entry.nbytes > self.budget:
+            return
+        key = tuple(saved.tokens)
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._bytes -= old.nbytes
+        self._entries[key] = entry
+        self._bytes += entry.nbytes
+        while self._bytes > self.budget:
+            _, gone = self._entries.popitem(last=False)
+            self._bytes -= gone.nbytes
+
+    def clear(self) -> None:
+        """Forget every saved prompt."""
+        self._entries.clear()
+        self._bytes = 0
 
 
 class SequencePool:
-    """Idle sequences of one model, most recently used last; at most ``capacity`` are kept."""
+    """Idle sequences of one model, most recently used last; at most ``capacity`` are kept. New prompts start
+    through ``prompts``, the model's saved prompt states."""
 
-    def __init__(self, model: Any, capacity: int = 4) -> None:
+    def __init__(self, model: Any, capacity: int = 4, prompts: PromptCache | None = None) -> None:
         self.model = model
         self.capacity = capacity
+        self.prompts = prompts if prompts is not None else PromptCache(model)
         self._idle: list[Any] = []
 
     def sequence_for(self, tokens: Seq[int]) -> tuple[Any, int]:
@@ -31,10 +146,10 @@ class SequencePool:
             shared = _common_prefix(seq.tokens, tokens)
             if shared > common:
                 best, common = seq, shared
-        rewound = 0
         if best is None:
-            seq = self.model.new_sequence()
-        elif common == len(best.tokens):
+            return self.prompts.start(tokens)
+        rewound = 0
+        if common == len(best.tokens):
             self._idle.remove(best)
             seq = best
         else:
@@ -52,9 +167,8 @@ class SequencePool:
         while len(self._idle) > self.capacity:
             self._idle.pop(0).release()
 
-
     def clear(self) -> None:
-        """Release every idle sequence."""
+        """Release every idle sequence (the saved prompts stay: see ``prompts.clear``)."""
         while self._idle:
             self._idle.pop().release()
 

@@ -25,6 +25,7 @@ import numpy
 from lmlang.errors import ModelError, UsageError
 from lmlang.masks.vocabulary import Vocabulary
 from lmlang.models import hardware
+from lmlang.models.kvcache import BLOCK
 from lmlang.models.registry import resolve
 
 _N_BATCH = 512  # most tokens per llama_decode call (llama.cpp lowers it for a small n_ctx)
@@ -154,6 +155,8 @@ class Model:
         self.bos_token = bos if bos >= 0 else None
         self.add_bos = bool(llama.llama_vocab_get_add_bos(self._vocab)) and self.bos_token is not None
         self._read_vocabulary()
+        #: the attention window of the model's sliding-window layers (0: it has none)
+        self.n_swa: int = max(0, llama.llama_model_n_swa(self._model))
         self._n_seq_max = max(1, min(n_seq_max, llama.llama_max_parallel_sequences()))
         self._n_threads = n_threads
         self._handles.ctx = self._new_context(self.n_ctx, _N_BATCH, self._n_seq_max)
@@ -168,6 +171,7 @@ class Model:
         self._live: dict[int, int] = {}
         self._markers: dict[str, tuple[str, str]] = {}
         self._vocabulary: Vocabulary | None = None
+        self._pristine = True  # nothing was evaluated since the cache was made or last cleared
 
     # llama.cpp's objects, read through the model so that a closed model fails with a sentence, not a crash
     def _open(self) -> _Handles:
@@ -405,9 +409,59 @@ class Model:
         process (llama.cpp's arithmetic depends on that layout); whether it did."""
         if len(self._free_ids) < self._n_seq_max:
             return False
-        llama.llama_memory_clear(self._memory, True)
+        # The cells are marked free without zeroing their data (zeroing costs 8 ms on SmolLM2): a free cell is
+        # masked out of attention with -inf, so what stale values it holds (finite: llama.cpp computed them, and
+        # a new cache starts zeroed) adds exactly nothing.
+        llama.llama_memory_clear(self._memory, False)
         self._live.clear()
+        self._pristine = True
         return True
+
+    @property
+    def pristine(self) -> bool:
+        """Whether the cache is as :meth:`clear_cache` leaves it: nothing evaluated or restored since."""
+        return self._pristine
+
+    def save(self, seq: Sequence, *, with_logits: bool = True) -> SavedState:
+        """A copy of what the cache holds for ``seq`` (and of its current logits, when ``with_logits``), for
+        :meth:`restore` to bring back into an empty cache later. ``seq``'s tokens must all be evaluated."""
+        if seq._n_cached != len(seq.tokens):
+            raise UsageError(None, "a sequence with tokens not yet evaluated cannot be saved")
+        logits = _frozen_copy(seq.logits()) if with_logits else None
+        size = llama.llama_state_seq_get_size(self._ctx, seq.seq_id)
+        data = (ctypes.c_uint8 * size)()
+        written = llama.llama_state_seq_get_data(self._ctx, data, size, seq.seq_id)
+        if written != size:
+            raise ModelError(None, f"llama.cpp saved {written} of {size} bytes of a sequence of {self.name}")
+        return SavedState(tuple(seq.tokens), data, logits)
+
+    def restore(self, saved: SavedState, keep: int) -> Sequence:
+        """A new sequence holding the first ``keep`` tokens of ``saved``, into a pristine cache (see
+        :attr:`pristine`), with the cells and numbers a run that evaluated them itself would have.
+
+        ``keep`` is the whole of ``saved`` when it carries logits, or a multiple of :data:`BLOCK` that more
+        tokens will follow (the next block then starts where a fresh run's would). A model with sliding-window
+        layers keeps only the window's positions in a saved state, so a state longer than the window can only be
+        restored whole.
+        """
+        length = len(saved.tokens)
+        whole = keep == length and saved.logits is not None
+        if not self._pristine:
+            raise UsageError(None, "a saved state can only be restored into an empty cache")
+        if not whole and (keep % BLOCK or not 0 < keep <= length or (self.n_swa and length > self.n_swa and keep < length)):
+            raise UsageError(None, f"cannot restore {keep} of the {length} tokens of a saved state")
+        seq = self.new_sequence()
+        done = llama.llama_state_seq_set_data(self._ctx, saved.data, len(saved.data), seq.seq_id)
+        if done != len(saved.data):
+            seq.release()
+            raise ModelError(None, f"llama.cpp could not restore a saved sequence of {self.name} (no room in the cache?)")
+        self._pristine = False
+        if keep < length:
+            llama.llama_memory_seq_rm(self._memory, seq.seq_id, keep, -1)
+        seq.tokens = list(saved.tokens[:keep])
+        seq._n_cached = keep
+        seq._saved = saved.logits if whole else None
+        return seq
 
     def decode_step(self, seqs: list[Sequence], tokens: list[int]) -> None:
         """Append ``tokens[i]`` to ``seqs[i]`` for every i, all in one llama.cpp batch."""
@@ -471,8 +525,9 @@ class Model:
         self._live.pop(seq_id, None)
         self._free_ids.append(seq_id)
 
-    def _evaluate(self, jobs: list[tuple[Sequence, list[int]]]) -> None:
-        """Extend each sequence by its tokens, all or nothing; logits are computed only after each last token."""
+    def _evaluate(self, jobs: list[tuple[Sequence, list[int]]], outputs: int = 1) -> list[numpy.ndarray]:
+        """Extend each sequence by its tokens, all or nothing; logits are computed only after each last token, or
+        (one job) after each of its last ``outputs`` tokens: those before the last are returned, as copies."""
         rows: list[tuple[Sequence, int, int, bool]] = []  # (sequence, position, token, wants logits)
         for seq, new in jobs:
             if seq._released:
@@ -481,27 +536,47 @@ class Model:
             pending = seq.tokens[start:] + new
             if start + len(pending) > self.n_ctx:
                 raise self._context_full(start + len(pending))
-            rows.extend((seq, start + i, token, i == len(pending) - 1) for i, token in enumerate(pending))
+            first_out = len(pending) - (outputs if len(jobs) == 1 else 1)
+            rows.extend((seq, start + i, token, i >= first_out) for i, token in enumerate(pending))
         self._keep_logits_of_others({seq.seq_id for seq, _ in jobs})
         saved: dict[Sequence, numpy.ndarray] = {}
+        earlier: list[numpy.ndarray] = []
         live: dict[int, int] = {}
-        for first in range(0, len(rows), self._n_batch):
+        for chunk in self._chunks(rows, single=len(jobs) == 1):
             if live:  # logits of a previous chunk would be overwritten by this one
                 saved.update((self._sequences[sid], _frozen_copy(self._logits_row(row))) for sid, row in live.items())
                 live.clear()
-            chunk = rows[first : first + self._n_batch]
             status = self._batch.decode(self._ctx, chunk)
             if status != 0:
                 self._roll_back(jobs)
                 raise self._decode_failure(status)
+            self._pristine = False
             self.evaluated_tokens += len(chunk)
-            live.update((row[0].seq_id, index) for index, row in enumerate(chunk) if row[3])
+            for index, row in enumerate(chunk):
+                if row[3]:
+                    live[row[0].seq_id] = index  # a sequence's last wanted row is its logits
+                    saved.pop(row[0], None)
+                    if outputs > 1:
+                        earlier.append(_frozen_copy(self._logits_row(index)))
         for seq, new in jobs:
             seq.tokens.extend(new)
             seq._n_cached = len(seq.tokens)
             seq._saved = saved.get(seq)
             seq._view = None
         self._live.update(live)
+        return earlier[:-1]
+
+    def _chunks(self, rows: list[tuple[Sequence, int, int, bool]], single: bool) -> abc.Iterator[list]:
+        """The rows in llama_decode calls: one sequence's in blocks aligned to multiples of BLOCK (see kvcache.BLOCK),
+        several sequences' (a step of each) as few calls as the batch allows."""
+        first = 0
+        while first < len(rows):
+            end = min(len(rows), first + self._n_batch)
+            if single:
+                position = rows[first][1]
+                end = min(end, first + BLOCK - position % BLOCK)
+            yield rows[first:end]
+            first = end
 
     def _keep_logits_of_others(self, extended: set[int]) -> None:
         """Copy out the logits of sequences not in the coming batch, which llama.cpp is about to overwrite."""
@@ -586,6 +661,23 @@ class Sequence:
         if tokens:
             self.model._evaluate([(self, list(tokens))])
 
+    def push(self, tokens: abc.Sequence[int]) -> None:
+        """Add ``tokens`` without evaluating them yet: the next call that needs logits (or appends) evaluates them
+        together with whatever it adds, in one llama_decode, instead of one each."""
+        if tokens:
+            if self._released:
+                raise UsageError(None, "a released sequence cannot be extended")
+            self.tokens.extend(tokens)
+            self._forget_logits()
+
+    def logits_along(self, count: int) -> list[numpy.ndarray]:
+        """Evaluate the pushed tokens, keeping the logits after each of the last ``count`` of them: those after
+        the ``count - 1`` before the last, as copies, oldest first (the last's are :meth:`logits`)."""
+        pending = len(self.tokens) - self._n_cached
+        if not 0 < count <= pending:
+            raise UsageError(None, f"logits_along({count}) needs that many pushed tokens; {pending} are")
+        return self.model._evaluate([(self, [])], outputs=count)
+
     def logits(self) -> numpy.ndarray:
         """The read-only float32 logits (n_vocab,) for the token after the last one.
 
@@ -600,6 +692,9 @@ class Sequence:
         if row is None:
             if not self.tokens:
                 raise UsageError(None, "an empty sequence has no logits: append a token first")
+            if self._n_cached == len(self.tokens):  # restored without logits: its last token is evaluated again
+                self._n_cached -= 1
+                llama.llama_memory_seq_rm(self.model._memory, self.seq_id, self._n_cached, -1)
             self.model._evaluate([(self, [])])
             row = self.model._live[self.seq_id]
         self._view = self.model._logits_row(row)
@@ -613,7 +708,7 @@ class Sequence:
             return
         # The logits after token n-1 are gone, so token n-1 leaves the cache too and is evaluated again lazily:
         # a following append then costs no extra decode.
-        keep = max(0, n - 1)
+        keep = min(max(0, n - 1), self._n_cached)
         llama.llama_memory_seq_rm(self.model._memory, self.seq_id, keep, -1)
         del self.tokens[n:]
         self._n_cached = keep
@@ -643,6 +738,23 @@ class Sequence:
         self.model._live.pop(self.seq_id, None)
         self._saved = None
         self._view = None
+
+
+class SavedState:
+    """What the cache held for one sequence (see :meth:`Model.save`): its tokens, llama.cpp's bytes for their
+    cells, and the logits after the last token (None when not kept)."""
+
+    __slots__ = ("tokens", "data", "logits")
+
+    def __init__(self, tokens: tuple[int, ...], data: ctypes.Array, logits: numpy.ndarray | None) -> None:
+        self.tokens = tokens
+        self.data = data
+        self.logits = logits
+
+    @property
+    def nbytes(self) -> int:
+        """The memory it holds."""
+        return len(self.data) + (self.logits.nbytes if self.logits is not None else 0) + 8 * len(self.tokens)
 
 
 class _Batch:
