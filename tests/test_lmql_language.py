@@ -151,6 +151,28 @@ def test_nested_query_docstring_body_indentation_is_stripped() -> None:
     assert inner.query.body[0].string.parts[0].text == "Line one\nline two "
 
 
+
+def test_a_query_function_defined_in_a_function_keeps_its_nested_query_docstring() -> None:
+    # Its source is indented; dedenting that text would dedent the docstring too, whose lines after a "\n"
+    # escape inside a nested query's docstring start at column 0 of the value.
+    @lmlang.query
+    def packing():
+        '''lmql
+        @lmql.query
+        def items_list(n: int):
+            """lmql
+            for i in range(n):
+                "-[ITEM]\n" where STOPS_AT(ITEM, "\n")
+            """
+
+        "To pack:\n[ITEMS: items_list(2)]"
+        '''
+
+    body = packing.query.program.body
+    assert isinstance(body[0], ast.QueryDef) and isinstance(body[0].query.body[0], ast.For)
+    assert [p.text for p in body[1].string.parts if isinstance(p, ast.Text)] == ["To pack:\n"]
+
+
 # ------------------------------------------------------------------------------------------ return
 
 
