@@ -106,6 +106,37 @@ def test_a_query_name_shadows_a_constraint_function() -> None:
     assert problems('INT = str.isalpha\n"[X]" where INT(X)') == []
 
 
+
+PRELUDE_QUERY = """nl = "\\n"
+seen = []
+def f(): return 12
+argmax
+    "Q: {f()} [X]" where STOPS_AT(X, nl)
+    seen.append(X)
+    return seen, "nl" in locals(), "nl" in globals(), "given" in locals(), "given" in globals()
+from
+    "smollm2"
+"""
+
+
+def test_the_prelude_of_a_standalone_query_binds_its_globals() -> None:
+    # As in LMQL, the Python before the decoder clause is the query's module: its names are globals, the
+    # inputs locals; each run has globals of its own, and a where clause sees the prelude's names.
+    program = CompiledProgram(parse(PRELUDE_QUERY), ("given",))
+    assert program.generated.prelude_globals == {"nl", "seen", "f"}
+    assert program.free_names & {"nl", "seen", "f"} == set()
+    first, second = program.start({"given": 1}), program.start({"given": 2})
+    for execution, value in ((first, "a"), (second, "b")):
+        while not isinstance(event := execution.next_event(), HoleEvent):
+            execution.resume(None)
+        assert event.env["nl"] == "\n"
+        execution.resume(value)
+    assert first.next_event().value == (["a"], False, True, True, False)
+    assert second.next_event().value == (["b"], False, True, True, False)
+    # Without a decoder clause after it, Python at the start of a query is the query's own, as before.
+    assert finish_value('a = 1\n"[X]"\nreturn "a" in locals()', ["x"])
+
+
 # ------------------------------------------------------------------------------------------ the checker
 
 
