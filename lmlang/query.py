@@ -371,11 +371,17 @@ def _docstring_source(fn: Callable[..., Any]) -> tuple[str, int] | None:
     from Python's own parse of the function; None without source or a single plain literal."""
     try:
         source_lines, first = inspect.getsourcelines(fn)
-        source = textwrap.dedent("".join(source_lines))
+        source = "".join(source_lines)
+        # A function defined inside another is indented: parsed inside a block as written, since dedenting its
+        # text would also dedent its docstring, whose lines need not share the function's indentation.
+        indented = source[:1].isspace()
+        if indented:
+            source = "if True:\n" + source
         tree = pyast.parse(source)
     except (OSError, TypeError, SyntaxError):
         return None
-    function = tree.body[0] if tree.body else None
+    body = tree.body[0].body if indented and tree.body and isinstance(tree.body[0], pyast.If) else tree.body
+    function = body[0] if body else None
     if not isinstance(function, (pyast.FunctionDef, pyast.AsyncFunctionDef)) or not function.body:
         return None
     literal = function.body[0]
@@ -388,7 +394,7 @@ def _docstring_source(fn: Callable[..., Any]) -> tuple[str, int] | None:
         return None
     if inspect.cleandoc(literal.value.value) != inspect.cleandoc(fn.__doc__ or ""):
         return None  # the source found is not the one the function was made from (a file changed since)
-    return quoted.group(2), first + literal.value.lineno - 1
+    return quoted.group(2), first + literal.value.lineno - 1 - indented
 
 
 def _reescaped(doc: str) -> str:

@@ -156,8 +156,19 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+# The parser: its front door, the indentation layout between Lark's lexer and parser, and the pass that builds the
+# AST from Lark's tree. Only the front door is imported from elsewhere, so Lark's objects stay inside the parser.
+PARSER = {"syntax/parser.py", "syntax/layout.py", "syntax/builder.py"}
+
+
 def test_only_the_parser_imports_lark() -> None:
-    assert importers("lark") == {"syntax/parser.py"}
+    assert importers("lark") == PARSER
+
+
+def test_the_parser_is_reached_through_its_front_door() -> None:
+    for part in ("layout", "builder"):
+        assert importers(rf"lmlang\.syntax\.{part}") <= PARSER, part
+        assert importers(rf"lmlang\.syntax import .*\b{part}\b") == set(), part
 
 
 def test_only_the_backend_imports_llama_cpp() -> None:

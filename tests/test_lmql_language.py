@@ -106,6 +106,37 @@ def test_a_query_name_shadows_a_constraint_function() -> None:
     assert problems('INT = str.isalpha\n"[X]" where INT(X)') == []
 
 
+
+PRELUDE_QUERY = """nl = "\\n"
+seen = []
+def f(): return 12
+argmax
+    "Q: {f()} [X]" where STOPS_AT(X, nl)
+    seen.append(X)
+    return seen, "nl" in locals(), "nl" in globals(), "given" in locals(), "given" in globals()
+from
+    "smollm2"
+"""
+
+
+def test_the_prelude_of_a_standalone_query_binds_its_globals() -> None:
+    # As in LMQL, the Python before the decoder clause is the query's module: its names are globals, the
+    # inputs locals; each run has globals of its own, and a where clause sees the prelude's names.
+    program = CompiledProgram(parse(PRELUDE_QUERY), ("given",))
+    assert program.generated.prelude_globals == {"nl", "seen", "f"}
+    assert program.free_names & {"nl", "seen", "f"} == set()
+    first, second = program.start({"given": 1}), program.start({"given": 2})
+    for execution, value in ((first, "a"), (second, "b")):
+        while not isinstance(event := execution.next_event(), HoleEvent):
+            execution.resume(None)
+        assert event.env["nl"] == "\n"
+        execution.resume(value)
+    assert first.next_event().value == (["a"], False, True, True, False)
+    assert second.next_event().value == (["b"], False, True, True, False)
+    # Without a decoder clause after it, Python at the start of a query is the query's own, as before.
+    assert finish_value('a = 1\n"[X]"\nreturn "a" in locals()', ["x"])
+
+
 # ------------------------------------------------------------------------------------------ the checker
 
 
@@ -149,6 +180,28 @@ def test_nested_query_docstring_body_indentation_is_stripped() -> None:
               "    \'\'\'\n\"[Y: inner]\"\n")
     inner = next(s for s in parse(source).body if isinstance(s, ast.QueryDef))
     assert inner.query.body[0].string.parts[0].text == "Line one\nline two "
+
+
+
+def test_a_query_function_defined_in_a_function_keeps_its_nested_query_docstring() -> None:
+    # Its source is indented; dedenting that text would dedent the docstring too, whose lines after a "\n"
+    # escape inside a nested query's docstring start at column 0 of the value.
+    @lmlang.query
+    def packing():
+        '''lmql
+        @lmql.query
+        def items_list(n: int):
+            """lmql
+            for i in range(n):
+                "-[ITEM]\n" where STOPS_AT(ITEM, "\n")
+            """
+
+        "To pack:\n[ITEMS: items_list(2)]"
+        '''
+
+    body = packing.query.program.body
+    assert isinstance(body[0], ast.QueryDef) and isinstance(body[0].query.body[0], ast.For)
+    assert [p.text for p in body[1].string.parts if isinstance(p, ast.Text)] == ["To pack:\n"]
 
 
 # ------------------------------------------------------------------------------------------ return

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast as pyast
 import dataclasses
 import io
+import symtable
 import tokenize
 from dataclasses import dataclass, field
 
@@ -51,6 +52,9 @@ class Generated:
     line_spans: dict[int, Span]
     blocks: list[ast.Stmt]  # multi-model statements, run by the runtime that knows several models
     params: tuple[str, ...]
+    # Names the prelude (the Python before a standalone query's decoder clause) binds: as in LMQL, globals of
+    # the query, so each run needs globals of its own.
+    prelude_globals: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -78,12 +82,15 @@ def generate(program: ast.Program, params: tuple[str, ...]) -> Generated:
     """The Python source of ``program`` as a generator function ``__lmlang_main__(*params)``."""
     out = _Emitter()
     out.emit(0, f"def {MAIN}({', '.join(params)}):")
-    _program_body(out, program, depth=0)
-    return Generated("\n".join(out.lines) + "\n", out.sites, out.line_spans, out.blocks, params)
+    shared = prelude_globals(program, params)
+    if shared:
+        out.emit(1, f"global {', '.join(sorted(shared))}")
+    _program_body(out, program, depth=0, shared=shared)
+    return Generated("\n".join(out.lines) + "\n", out.sites, out.line_spans, out.blocks, params, shared)
 
 
-def _program_body(out: _Emitter, program: ast.Program, depth: int) -> None:
-    _block(out, program.body, 1, _Context.of(program, depth))
+def _program_body(out: _Emitter, program: ast.Program, depth: int, shared: frozenset[str] = frozenset()) -> None:
+    _block(out, program.body, 1, dataclasses.replace(_Context.of(program, depth), shared=shared))
     # Makes the function a generator even when the program has no query string.
     out.emit(1, "if False: yield None")
     out.emit(1, "return __lm_no_return")
@@ -97,6 +104,7 @@ class _Context:
     hole_names: frozenset[str]
     in_function: bool = False
     block: str | None = None  # the body function of the multi-model block the code stands in
+    shared: frozenset[str] = frozenset()  # the prelude's globals
 
     @classmethod
     def of(cls, program: ast.Program, depth: int) -> _Context:
@@ -220,7 +228,31 @@ def _visible(ctx: _Context) -> str:
     its own, whose locals() lack the enclosing query's variables unless its Python code happens to use them: its
     ``scope`` attribute holds them (the multi-model runtime evaluates the block's header and condition in it, and
     the constraints of its holes may name them)."""
-    return "locals()" if ctx.block is None else f"{{**{ctx.block}.scope, **locals()}}"
+    if ctx.block is not None:
+        return f"{{**{ctx.block}.scope, **locals()}}"
+    if ctx.shared:
+        names = ", ".join(repr(n) for n in sorted(ctx.shared))
+        return f"{{**{{__lm_n: globals()[__lm_n] for __lm_n in ({names},) if __lm_n in globals()}}, **locals()}}"
+    return "locals()"
+
+
+def prelude_globals(program: ast.Program, params: tuple[str, ...]) -> frozenset[str]:
+    """The names the statements before a standalone query's decoder clause bind (assignments, functions,
+    classes, imports), but the inputs: LMQL runs that prelude as the query's module, so they are globals."""
+    if program.decoder is None:
+        return frozenset()
+    prelude = tuple(s for s in program.body if s.span.end <= program.decoder.span.start)
+    if not prelude:
+        return frozenset()
+    scratch = _Emitter()
+    _block(scratch, prelude, 1, _Context.of(program, 0))
+    try:
+        table = symtable.symtable("def __lm_prelude():\n" + "\n".join(scratch.lines) + "\n", FILENAME, "exec")
+    except SyntaxError:
+        return frozenset()  # compiling the whole program reports it, with its place
+    scope = table.get_children()[0]
+    bound = {s.get_name() for s in scope.get_symbols() if s.is_assigned() or s.is_imported()}
+    return frozenset(n for n in bound if not n.startswith("__lm") and n not in params)
 
 
 def bound_names(stmts: tuple[ast.Stmt, ...]) -> set[str]:

@@ -168,8 +168,9 @@ class CompiledProgram:
         # `lmql` needs no import in an LMQL query (`@lmql.decorators.streaming`, `lmql.model(...)`).
         namespace.update(self._helpers(), __builtins__=QUERY_BUILTINS, lmql=lmql_module(), context=_RunningContext())
         exec(code, namespace)
+        self._namespace = namespace
         self._main = namespace[MAIN]
-        self.free_names = _free_names(self.generated.source)
+        self.free_names = _free_names(self.generated.source) - self.generated.prelude_globals
         self.clause_names = _clause_names(program, self.sites)
 
     def _helpers(self) -> dict[str, Any]:
@@ -191,8 +192,14 @@ class CompiledProgram:
         }
 
     def generator(self, inputs: Mapping[str, Any]) -> Any:
-        """A fresh generator of the program's events for ``inputs``: what a run or a nesting query drives."""
-        return self._main(**inputs)
+        """A fresh generator of the program's events for ``inputs``: what a run or a nesting query drives.
+
+        A program whose prelude binds globals gets globals of its own for each generator, so that runs (and the
+        replays that fork them) never see each other's."""
+        main = self._main
+        if self.generated.prelude_globals:
+            main = types.FunctionType(main.__code__, dict(self._namespace), MAIN, main.__defaults__, main.__closure__)
+        return main(**inputs)
 
     def start(self, inputs: Mapping[str, Any]) -> Execution:
         arguments = dict(inputs)

@@ -1,7 +1,8 @@
 """The syntax of lmlang: the parser (text → AST) and the grammar it reads.
 
 ``parse`` and ``parse_source`` read a query; ``grammar_path`` locates ``lmlang.lark``; ``KEYWORDS`` are the
-language's keywords as the grammar defines them (computed on first use, since that builds the parser).
+language's keywords as the grammar defines them (computed on first use, since that builds the parser). The parser
+is ``parser`` (its front door), ``layout`` (indentation), ``builder`` (the AST) and ``messages`` (error wording).
 """
 
 from __future__ import annotations

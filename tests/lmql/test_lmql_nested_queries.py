@@ -34,9 +34,6 @@ def test_nested_query_defined_inside_a_query() -> None:
     assert result.prompt == "Q: It is August 12th, 2020. What date was it 100 days ago? " + answer
 
 
-@pytest.mark.xfail(reason="a query function defined inside a query, whose docstring starts with an lmql line and "
-                          "a deeper-indented body, is read with its indentation: 'unexpected indent' (open)",
-                   strict=True)
 def test_nested_query_without_return_keeps_its_text() -> None:
     @lmql.query(model="smollm2")
     def packing():

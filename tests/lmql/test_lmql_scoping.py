@@ -12,8 +12,6 @@ import lmlang.lmql as lmql
 pytestmark = [pytest.mark.model, pytest.mark.usefixtures("smollm2")]
 
 
-@pytest.mark.xfail(reason="LMQL makes the names a standalone query defines before its decoder clause globals of "
-                          "the query; lmlang keeps them locals (open)", strict=True)
 def test_query_locals_and_globals() -> None:
     @lmql.query
     async def q(actual_input: str = None):
