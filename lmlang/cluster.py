@@ -75,7 +75,7 @@ def _connect(ray: Any, address: bool | str) -> None:
         ray.init(address=target or None, **settings)
     except Exception as err:  # Ray raises ConnectionError, ValueError, RuntimeError... for a cluster it cannot use
         where = f"the Ray cluster at {target}" if target else "a local Ray cluster"
-        raise ModelError(None, f"cannot connect to {where}: {err}") from None
+        raise ModelError(None, f"cannot connect to {where}: {_gist(err.__cause__ or err)}") from None
 
 
 def _start_workers(ray: Any, query: Any, model: str | None, concurrency: int,
@@ -99,8 +99,8 @@ def _start_workers(ray: Any, query: Any, model: str | None, concurrency: int,
     except Exception as err:  # the query holds a Python value that cannot be pickled (a lock, an open file)
         for actor in actors:
             ray.kill(actor)
-        raise UsageError(None, f"the query cannot be sent to the Ray workers: {_first_line(err)}") from None
-    ready = [actor.ready.remote() for actor in actors]
+        raise UsageError(None, f"the query cannot be sent to the Ray workers: {_gist(err)}") from None
+    ready = [actor.ready.options(max_task_retries=0).remote() for actor in actors]
     done, waiting = ray.wait(ready, num_returns=len(ready), timeout=START_SECONDS)
     if waiting:
         for actor in actors:
@@ -112,7 +112,7 @@ def _start_workers(ray: Any, query: Any, model: str | None, concurrency: int,
     except Exception as err:  # most often: lmlang, or one of its models, is not installed on a node
         for actor in actors:
             ray.kill(actor)
-        raise ModelError(None, f"a Ray worker could not start: {_first_line(err)}; every node needs lmlang and "
+        raise ModelError(None, f"a Ray worker could not start: {_gist(err)}; every node needs lmlang and "
                                f"its models installed (pip install 'lmlang[ray]')") from None
     return actors
 
@@ -129,42 +129,50 @@ def _stream(ray: Any, actors: list[Any], items: Iterable[tuple[int, Any]],
     finished: set[Any] = set()
     rows = iter(items)
     exhausted = False
-    while True:
-        while not exhausted and len(pending) < window:
-            actor = min(actors, key=lambda a: load[id(a)])
-            if load[id(actor)] >= room:
-                break
-            item = next(rows, None)
-            if item is None:
-                exhausted = True
-                break
-            reference = actor.run.remote(item[1])
-            pending.append((item[0], item[1], reference))
-            owner[reference] = actor
-            load[id(actor)] += 1
-        if not pending:
-            return
-        index, row, reference = pending[0]
-        if reference in finished:
-            pending.popleft()
-            finished.discard(reference)
-            yield index, row, _outcome(ray, reference)
-            continue
-        ready, _ = ray.wait([p[2] for p in pending if p[2] not in finished], num_returns=1)
-        for done in ready:
-            finished.add(done)
-            load[id(owner.pop(done))] -= 1
+    try:
+        while True:
+            while not exhausted and len(pending) < window:
+                actor = min(actors, key=lambda a: load[id(a)])
+                if load[id(actor)] >= room:
+                    break
+                item = next(rows, None)
+                if item is None:
+                    exhausted = True
+                    break
+                reference = actor.run.remote(item[1])
+                pending.append((item[0], item[1], reference))
+                owner[reference] = actor
+                load[id(actor)] += 1
+            if not pending:
+                return
+            index, row, reference = pending[0]
+            if reference in finished:
+                pending.popleft()
+                finished.discard(reference)
+                yield index, row, _outcome(ray, reference)
+                continue
+            ready, _ = ray.wait([p[2] for p in pending if p[2] not in finished], num_returns=1)
+            for done in ready:
+                finished.add(done)
+                load[id(owner.pop(done))] -= 1
+    finally:  # a job closed early (Ctrl-C): the rows still out are dropped rather than retried on a killed worker
+        for _, _, reference in pending:
+            try:
+                ray.cancel(reference)
+            except Exception:  # already finished, or its worker already gone
+                pass
 
 
 def _outcome(ray: Any, reference: Any) -> Any:
     try:
         carried = ray.get(reference)
     except Exception as err:  # the worker died with the row (killed, out of memory) even after Ray's retry
-        return ModelError(None, f"the Ray worker running this row stopped: {_first_line(err)}")
+        return ModelError(None, f"the Ray worker running this row stopped: {_gist(err)}")
     return carried.restored() if isinstance(carried, Raised) else carried
 
 
-def _first_line(err: BaseException) -> str:
+def _gist(err: BaseException) -> str:
+    """What a Ray error says in one line: its last, where Ray puts the cause (a remote traceback's exception)."""
     text = str(err).strip()
     return text.splitlines()[-1] if text else type(err).__name__
 
