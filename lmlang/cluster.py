@@ -16,6 +16,7 @@ Ray is optional (``pip install 'lmlang[ray]'``) and imported only here, when a j
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import pickle
@@ -26,6 +27,8 @@ from lmlang.errors import LmlangError, ModelError, UsageError
 from lmlang.session import default_session
 
 INSTALL = "pip install 'lmlang[ray]'"
+
+Line = dict[str, Any] | None  # a row's result as JSON, as the worker that ran it wrote it
 
 # How long the workers may take to start (placed by Ray, the query and its model loaded) before the job gives up.
 START_SECONDS = 600.0
@@ -41,10 +44,11 @@ def ray_module() -> Any:
 
 
 def run_on_ray(query: Any, items: Iterable[tuple[int, Any]], model: str | None, *, address: bool | str,
-               concurrency: int, options: Mapping[str, Any]) -> Iterator[tuple[int, Any, Any]]:
+               concurrency: int, options: Mapping[str, Any]) -> Iterator[tuple[int, Any, Any, Line]]:
     """Run ``query`` on each ``(index, row)`` of ``items`` on a Ray cluster, ``concurrency`` rows at a time on each
-    node, yielding ``(index, row, outcome)`` in the order of ``items``; an outcome is what ``Query.map`` yields
-    for the row (a result, a list of them, or the exception its run raised).
+    node, yielding ``(index, row, outcome, line)`` in the order of ``items``: an outcome is what ``Query.map``
+    yields for the row (a result, a list of them, or the exception its run raised), and ``line`` a result's JSON
+    as the worker wrote it (None for an exception).
 
     ``address``: a cluster's address (``"head:6379"``), or True for ``ray.init()``'s choice (``RAY_ADDRESS`` if
     set, else a new local cluster). When this process is already connected to Ray, that connection is used and
@@ -118,7 +122,7 @@ def _start_workers(ray: Any, query: Any, model: str | None, concurrency: int,
 
 
 def _stream(ray: Any, actors: list[Any], items: Iterable[tuple[int, Any]],
-            concurrency: int) -> Iterator[tuple[int, Any, Any]]:
+            concurrency: int) -> Iterator[tuple[int, Any, Any, Line]]:
     # Each actor runs `concurrency` rows and has one more queued, so that it never waits for this process; rows
     # finished out of order wait here, within a window of twice what the actors hold.
     room = concurrency + 1
@@ -149,7 +153,7 @@ def _stream(ray: Any, actors: list[Any], items: Iterable[tuple[int, Any]],
             if reference in finished:
                 pending.popleft()
                 finished.discard(reference)
-                yield index, row, _outcome(ray, reference)
+                yield (index, row, *_outcome(ray, reference))
                 continue
             ready, _ = ray.wait([p[2] for p in pending if p[2] not in finished], num_returns=1)
             for done in ready:
@@ -163,12 +167,12 @@ def _stream(ray: Any, actors: list[Any], items: Iterable[tuple[int, Any]],
                 pass
 
 
-def _outcome(ray: Any, reference: Any) -> Any:
+def _outcome(ray: Any, reference: Any) -> tuple[Any, Line]:
     try:
-        carried = ray.get(reference)
+        outcome, line = ray.get(reference)
     except Exception as err:  # the worker died with the row (killed, out of memory) even after Ray's retry
-        return ModelError(None, f"the Ray worker running this row stopped: {_gist(err)}")
-    return carried.restored() if isinstance(carried, Raised) else carried
+        return ModelError(None, f"the Ray worker running this row stopped: {_gist(err)}"), None
+    return (outcome.restored() if isinstance(outcome, Raised) else outcome), line
 
 
 def _gist(err: BaseException) -> str:
@@ -216,6 +220,30 @@ class RowWorker:
     def ready(self) -> bool:
         return True
 
-    def run(self, row: Any) -> Any:
+    def run(self, row: Any) -> tuple[Any, Line]:
         outcome = next(iter(self.query.map([row], self.model, **self.options)))
-        return Raised(outcome) if isinstance(outcome, BaseException) else outcome
+        if isinstance(outcome, BaseException):
+            return Raised(outcome), None
+        results = outcome if isinstance(outcome, list) else [outcome]
+        lines = [result.to_json() for result in results]
+        if not _portable(results):  # a value that only this process can hold: its JSON stands in for it
+            results = [_as_json(result, line) for result, line in zip(results, lines)]
+        if isinstance(outcome, list):
+            return results, {"results": lines}
+        return results[0], lines[0]
+
+
+def _portable(value: Any) -> bool:
+    from ray import cloudpickle  # as Ray itself sends values
+
+    try:
+        cloudpickle.dumps(value)
+    except Exception:
+        return False
+    return True
+
+
+def _as_json(result: Any, line: dict[str, Any]) -> Any:
+    return dataclasses.replace(result, variables=line["variables"], return_value=line["return"],
+                               trace=line.get("trace", []),
+                               distributions={k: [tuple(c) for c in v] for k, v in line.get("distributions", {}).items()})

@@ -41,6 +41,9 @@ class Mapped:
     index: int
     row: Any
     outcome: Outcome
+    # The outcome's JSON as the process that ran the row wrote it (a Ray worker), where that process may show a
+    # value differently (a class the query defined is named as it was there); None: written from the outcome.
+    line: dict[str, Any] | None = None
 
     @property
     def failed(self) -> bool:
@@ -64,9 +67,9 @@ def map_rows(query: Any, rows: Iterable[Any], model: str | None = None, *, concu
         if ray is not True and (not isinstance(ray, str) or not ray.strip()):
             raise UsageError(None, f"ray is True or a cluster's address such as 'head:6379', not {ray!r}")
         todo = ((index, row) for index, row in enumerate(rows) if index not in skip)
-        for index, row, outcome in run_on_ray(query, todo, model, address=ray, concurrency=concurrency,
-                                              options=options):
-            yield Mapped(index, row, outcome)
+        for index, row, outcome, line in run_on_ray(query, todo, model, address=ray, concurrency=concurrency,
+                                                    options=options):
+            yield Mapped(index, row, outcome, line)
         return
     work: queue.Queue[tuple[Any, Future] | None] = queue.Queue()
 
@@ -249,7 +252,7 @@ class _Output:
         entry: dict[str, Any] = {"index": item.index}
         if isinstance(item.row, Mapping) and "id" in item.row:
             entry["id"] = item.row["id"]
-        entry.update(result_json(item.outcome))
+        entry.update(result_json(item.outcome) if item.line is None else item.line)
         if self._writer is not None:
             self._writer.writerow(self._flat(entry))
         else:

@@ -17,6 +17,16 @@ from lmlang.errors import InputError
 
 SUM = '"Q: What is {a} plus {b}?\\nA: [N]" where INT(N) and len(TOKENS(N)) < 4\n'
 ROWS = [{"id": "r0", "a": 1, "b": 2}, {"id": "r1", "a": 3, "b": 4}, {"id": "bad", "a": 5}, {"id": "r3", "a": 6, "b": 1}]
+# A class the query defines is sent back from a worker by value: its results are written as on one machine.
+TYPED = """from dataclasses import dataclass
+
+@dataclass
+class Sum:
+    n: int
+
+"{a} plus {b} as JSON, as in {{\\"n\\": 5}}:[S: Sum]"
+return S
+"""
 ROOT = Path(__file__).parent.parent
 
 
@@ -84,6 +94,17 @@ def test_query_map_on_ray_yields_what_it_yields_locally(cluster, smollm2) -> Non
     there = list(query.map(rows, "smollm2", ray=True))
     assert there[0].variables == here[0].variables and there[0].prompt == here[0].prompt
     assert isinstance(there[1], InputError) and there[1].render() == here[1].render()
+
+
+@pytest.mark.model
+def test_a_class_the_query_defines_is_written_as_on_one_machine(cluster, smollm2, tmp_path) -> None:
+    query = tmp_path / "typed.lmq"
+    query.write_text(TYPED, encoding="utf-8")
+    data, local, remote = _write(tmp_path / "rows.jsonl", ROWS[:1]), tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    assert main(["map", str(query), "--data", str(data), "--out", str(local)]) == 0
+    assert main(["map", str(query), "--data", str(data), "--out", str(remote), "--ray"]) == 0
+    assert _without_time(_lines(remote)) == _without_time(_lines(local))
+    assert "Sum(n=" in _lines(remote)[0]["return"]
 
 
 def test_without_ray_the_error_says_how_to_install_it(tmp_path, query_file, monkeypatch, capsys) -> None:
