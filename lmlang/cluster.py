@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import pickle
 from collections import deque
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -191,9 +190,7 @@ class Raised:
         self.state = dict(vars(err))
         self.message = err.message if isinstance(err, LmlangError) else f"{type(err).__name__}: {err}"
         self.lmlang = isinstance(err, LmlangError)
-        try:
-            pickle.dumps((self.kind, self.args, self.state))
-        except Exception:  # an attribute that cannot travel: the message alone does
+        if not _portable((self.kind, self.args, self.state)):  # an attribute that cannot travel: the message does
             self.kind, self.args, self.state = None, (), {}
 
     def restored(self) -> BaseException:
