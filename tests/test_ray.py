@@ -45,17 +45,24 @@ def _without_time(lines: list[dict]) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[None]:
-    """One small local cluster for the module; its workers import lmlang from this tree, and the models from
-    the installed packages."""
+    """One small cluster for the module: two nodes on this machine, one CPU each, so that a job has two workers
+    whose rows must come back in order. The workers import lmlang from this tree, and the models from the
+    installed packages."""
     ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 2**20,
-             runtime_env={"env_vars": {"PYTHONPATH": path}})
+    small = {"num_cpus": 1, "object_store_memory": 100 * 2**20}
+    nodes = Cluster(initialize_head=True, head_node_args={**small, "include_dashboard": False})
     try:
+        nodes.add_node(**small)
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        ray.init(address=nodes.address, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+        nodes.wait_for_nodes()
         yield
     finally:
         ray.shutdown()
+        nodes.shutdown()
 
 
 @pytest.fixture
