@@ -52,7 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     mapper.add_argument("file", help="a .lmq or .lmql file")
     mapper.add_argument("--data", required=True, help="rows.jsonl or rows.csv: each row's fields are the inputs")
     mapper.add_argument("--out", required=True, help="results.jsonl or results.csv; an existing one is resumed")
-    mapper.add_argument("--concurrency", "-c", type=int, default=1, help="rows run at once (threads)")
+    mapper.add_argument("--concurrency", "-c", type=int, default=1,
+                        help="rows run at once (threads; with --ray, on each node)")
+    mapper.add_argument("--ray", nargs="?", const=True, metavar="ADDRESS",
+                        help="run on a Ray cluster: the one at ADDRESS (head:6379), else a new local one "
+                             "(needs pip install 'lmlang[ray]')")
     mapper.add_argument("--model", "-m", help="model alias or .gguf path; overrides 'from'")
     mapper.add_argument("--seed", type=int, help="seed of the sampling decoders")
     mapper.add_argument("--decoder", help="override the decoder clause, e.g. argmax or sample")
@@ -195,7 +199,7 @@ def _map(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UsageError(None, f"--concurrency takes a number of rows at once, at least 1 (got {args.concurrency})")
     failed = map_file(query, args.data, args.out, args.model, concurrency=args.concurrency, decoder=args.decoder,
-                      decoder_args={"seed": args.seed} if args.seed is not None else {})
+                      decoder_args={"seed": args.seed} if args.seed is not None else {}, ray=args.ray)
     if failed:
         print(f"error: {failed} row{'s' if failed > 1 else ''} failed: see the \"error\" of their lines in {args.out}",
               file=sys.stderr)

@@ -5,7 +5,8 @@ Lines or CSV file, one output line per row written as soon as the rows before it
 leaves a valid file and the same command resumes it.
 
 Runs on one model take turns (see lmlang.concurrency), so more threads than models do not make a job faster yet;
-they do keep a model busy while the rows' own Python runs or results are written.
+they do keep a model busy while the rows' own Python runs or results are written. With ``ray=``, the rows run on
+a Ray cluster instead (lmlang.cluster), one worker per node, and come back here in the same order.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class Mapped:
     index: int
     row: Any
     outcome: Outcome
+    # The outcome's JSON as the process that ran the row wrote it (a Ray worker), where that process may show a
+    # value differently (a class the query defined is named as it was there); None: written from the outcome.
+    line: dict[str, Any] | None = None
 
     @property
     def failed(self) -> bool:
@@ -47,12 +51,26 @@ class Mapped:
 
 
 def map_rows(query: Any, rows: Iterable[Any], model: str | None = None, *, concurrency: int = 1,
-             skip: Container[int] = frozenset(), **options: Any) -> Iterator[Mapped]:
+             skip: Container[int] = frozenset(), ray: bool | str | None = None, **options: Any) -> Iterator[Mapped]:
     """Run ``query`` on each row (a mapping of its inputs) except the indexes in ``skip``, ``concurrency`` rows
     at a time, yielding each row's :class:`Mapped` in the rows' order. A failing row yields its exception and
-    the job goes on. Closing the iterator early drops the rows not started yet."""
+    the job goes on. Closing the iterator early drops the rows not started yet.
+
+    ``ray``: run the rows on a Ray cluster, ``concurrency`` at a time on each node: True for ``ray.init()``'s
+    cluster (``RAY_ADDRESS``, else a new local one), or a cluster's address (``"head:6379"``). A process
+    already connected to Ray uses that connection."""
     if not isinstance(concurrency, int) or concurrency < 1:
         raise UsageError(None, f"concurrency is a number of threads, at least 1, not {concurrency!r}")
+    if ray is not None and ray is not False:
+        from lmlang.cluster import run_on_ray
+
+        if ray is not True and (not isinstance(ray, str) or not ray.strip()):
+            raise UsageError(None, f"ray is True or a cluster's address such as 'head:6379', not {ray!r}")
+        todo = ((index, row) for index, row in enumerate(rows) if index not in skip)
+        for index, row, outcome, line in run_on_ray(query, todo, model, address=ray, concurrency=concurrency,
+                                                    options=options):
+            yield Mapped(index, row, outcome, line)
+        return
     work: queue.Queue[tuple[Any, Future] | None] = queue.Queue()
 
     def worker() -> None:
@@ -234,7 +252,7 @@ class _Output:
         entry: dict[str, Any] = {"index": item.index}
         if isinstance(item.row, Mapping) and "id" in item.row:
             entry["id"] = item.row["id"]
-        entry.update(result_json(item.outcome))
+        entry.update(result_json(item.outcome) if item.line is None else item.line)
         if self._writer is not None:
             self._writer.writerow(self._flat(entry))
         else:
@@ -282,15 +300,20 @@ def hole_names(program: ast.Program) -> list[str]:
 
 
 def map_file(query: Any, data: str | Path, out: str | Path, model: str | None = None, *, concurrency: int = 1,
-             progress: bool = True, on_line: Callable[[Mapped], None] | None = None, **options: Any) -> int:
+             progress: bool = True, on_line: Callable[[Mapped], None] | None = None, ray: bool | str | None = None,
+             **options: Any) -> int:
     """``lmlang map``: run ``query`` on each row of ``data``, appending one line per row to ``out`` in the
-    rows' order; rows ``out`` already has are skipped (a resumed job). The number of rows that failed, in
-    ``out`` as a whole."""
+    rows' order; rows ``out`` already has are skipped (a resumed job). ``ray``: on a Ray cluster, as
+    :func:`map_rows` says. The number of rows that failed, in ``out`` as a whole."""
+    if ray is not None and ray is not False:
+        from lmlang.cluster import ray_module
+
+        ray_module()  # without Ray, say how to install it before anything is written
     rows = read_rows(data)
     output = _Output(Path(out), rows, hole_names(query.program))
     bar = _progress(len(rows), len(output.done), output.failed, progress)
     try:
-        for item in map_rows(query, rows, model, concurrency=concurrency, skip=output.done, **options):
+        for item in map_rows(query, rows, model, concurrency=concurrency, skip=output.done, ray=ray, **options):
             output.write(item)
             if on_line is not None:
                 on_line(item)
