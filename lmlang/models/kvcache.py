@@ -8,7 +8,8 @@ first blocks is the same whichever run computed it. When a run's first text is e
 (bounded in bytes, least recently used first out); a later run whose prompt starts with the same blocks restores
 them into its empty cache, at the cells a fresh evaluation would use, and evaluates only the rest. Its numbers
 are bit for bit those of a run that evaluated everything (``tests/models/test_prompt_cache.py``). An identical
-prompt restores the logits too and evaluates nothing.
+prompt restores the logits too and evaluates nothing. On a model with sliding-window layers, states are kept
+shorter than the window (see :meth:`PromptCache._longest_state`).
 
 **Idle sequences (``reuse_prompts=True``).** :class:`SequencePool` also keeps the sequences of finished prompts
 in the cache, so that a cascade stage re-running a block, or a run that asks for it, forks one instead of
@@ -64,6 +65,7 @@ class PromptCache:
         tokens = list(tokens)
         usable = self.budget > 0 and hasattr(model, "restore") and model.pristine
         found, keep = self._best(tokens) if usable else (None, 0)
+        restored = keep
         if found is None:
             seq = model.new_sequence()
         else:
@@ -74,19 +76,27 @@ class PromptCache:
         if not usable:
             seq.append(tokens)
             return seq, len(tokens)
-        aligned = len(tokens) // BLOCK * BLOCK
-        if (model.n_swa and len(tokens) > model.n_swa and keep < aligned < len(tokens)
-                and tuple(tokens[:aligned]) not in self._entries):
-            # A saved state of a sliding-window model keeps only the window, so it cannot be cut back to a
-            # shorter prefix: the aligned prefix gets a state of its own, for prompts that share only it.
-            seq.append(tokens[keep:aligned])
-            self._put(model.save(seq, with_logits=False))
-            seq.append(tokens[aligned:])
-        elif keep < len(tokens):
+        longest = self._longest_state()
+        if len(tokens) <= longest:
+            if keep < len(tokens):
+                seq.append(tokens[keep:])
+            if tuple(tokens) not in self._entries:
+                self._put(model.save(seq))
+        else:  # the prompt's state would be cut to the window: its longest complete block prefix is saved instead
+            boundary = longest // BLOCK * BLOCK
+            if keep < boundary and tuple(tokens[:boundary]) not in self._entries:
+                seq.append(tokens[keep:boundary])
+                self._put(model.save(seq, with_logits=False))
+                keep = boundary
             seq.append(tokens[keep:])
-        if tuple(tokens) not in self._entries:
-            self._put(model.save(seq))
-        return seq, len(tokens) - keep
+        return seq, len(tokens) - restored
+
+    def _longest_state(self) -> int:
+        """The most tokens a saved state may hold. A model with sliding-window layers (Gemma 3) saves only the
+        window's positions for those layers, and restores them into other cells than they had: measured, the
+        numbers then drift once a prompt is longer than the window. Shorter states are exact."""
+        window = self.model.n_swa
+        return window - 1 if window else 1 << 62
 
     def _best(self, tokens: list[int]) -> tuple[_Entry | None, int]:
         """The saved state to start ``tokens`` from and how many of its tokens to keep (0: none fits)."""
@@ -97,14 +107,11 @@ class PromptCache:
         # What follows the kept tokens must include the last, whose logits the run needs.
         most = (len(tokens) - 1) // BLOCK * BLOCK
         best, best_keep = None, 0
-        swa = self.model.n_swa
         for entry in reversed(self._entries.values()):
             size = min(len(entry.tokens), len(wanted))
             differ = np.flatnonzero(entry.tokens[:size] != wanted[:size])
             common = int(differ[0]) if len(differ) else size
             keep = min(common // BLOCK * BLOCK, most)
-            if swa and len(entry.tokens) > swa and keep < len(entry.tokens):
-                continue
             if keep > best_keep:
                 best, best_keep = entry, keep
         return best, best_keep

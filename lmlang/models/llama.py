@@ -441,14 +441,14 @@ class Model:
 
         ``keep`` is the whole of ``saved`` when it carries logits, or a multiple of :data:`BLOCK` that more
         tokens will follow (the next block then starts where a fresh run's would). A model with sliding-window
-        layers keeps only the window's positions in a saved state, so a state longer than the window can only be
-        restored whole.
+        layers saves only the window's positions of those layers: a state longer than the window restores them
+        into other cells, and what follows is then not computed as in a fresh run.
         """
         length = len(saved.tokens)
         whole = keep == length and saved.logits is not None
         if not self._pristine:
             raise UsageError(None, "a saved state can only be restored into an empty cache")
-        if not whole and (keep % BLOCK or not 0 < keep <= length or (self.n_swa and length > self.n_swa and keep < length)):
+        if not whole and (keep % BLOCK or not 0 < keep <= length):
             raise UsageError(None, f"cannot restore {keep} of the {length} tokens of a saved state")
         seq = self.new_sequence()
         done = llama.llama_state_seq_set_data(self._ctx, saved.data, len(saved.data), seq.seq_id)
