@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from lmlang.query import Query
 from lmlang.query import compile as compile_query
 
-_TYPED = compile_query('"{PROMPT}[VALUE: TYPE]"', "<lmlang.generate>")
-_SCHEMA = compile_query('"{PROMPT}[VALUE]" where JSON(VALUE, SCHEMA)', "<lmlang.generate>")
+
+@functools.cache  # compiled on first use: importing lmlang (every CLI start) need not parse them
+def _query(source: str) -> Query:
+    return compile_query(source, "<lmlang.generate>")
 
 
 def generate(prompt: str, target: Any, model: str | None = None, *, max_tokens: int = 256,
@@ -18,9 +22,11 @@ def generate(prompt: str, target: Any, model: str | None = None, *, max_tokens: 
     (``temperature``, ``seed``, ``n``: with ``n`` > 1 a list of values, best first)."""
     args = {"max_tokens": max_tokens, **decoder_args}
     if isinstance(target, (dict, bool)):
-        outcome = _SCHEMA.run(model, decoder=decoder, decoder_args=args, PROMPT=prompt, SCHEMA=target)
+        query = _query('"{PROMPT}[VALUE]" where JSON(VALUE, SCHEMA)')
+        outcome = query.run(model, decoder=decoder, decoder_args=args, PROMPT=prompt, SCHEMA=target)
     else:
-        outcome = _TYPED.run(model, decoder=decoder, decoder_args=args, PROMPT=prompt, TYPE=target)
+        query = _query('"{PROMPT}[VALUE: TYPE]"')
+        outcome = query.run(model, decoder=decoder, decoder_args=args, PROMPT=prompt, TYPE=target)
     if isinstance(outcome, list):
         return [r.variables["VALUE"] for r in outcome]
     return outcome.variables["VALUE"]

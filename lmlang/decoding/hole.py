@@ -140,6 +140,11 @@ class HoleCursor:
         self.value += forced
         self.outcome.steps.append((forced, 0.0, True, None))
         _settle(self.seq, self.start, self.outcome, bytes(self.value), retokenize=True)
+        if len(self.outcome.tokens) > self.request.limit:
+            raise ConstraintError(self.request.span, f"the value of {self.request.var} can only be "
+                                                     f"{bytes(self.value).decode('utf-8', 'replace')!r}, which takes "
+                                                     f"{len(self.outcome.tokens)} tokens, over its limit of "
+                                                     f"{self.request.limit}: raise max_tokens or loosen its constraints")
         self._finish(len(forced))
         return True
 

@@ -24,7 +24,7 @@ import numpy
 
 from lmlang.errors import ModelError, UsageError
 from lmlang.masks.vocabulary import Vocabulary
-from lmlang.models import hardware
+from lmlang.models import hardware, vocabfile
 from lmlang.models.kvcache import BLOCK
 from lmlang.models.registry import resolve
 
@@ -244,6 +244,17 @@ class Model:
         return ctx
 
     def _read_vocabulary(self) -> None:
+        version = getattr(llama, "__version__", "")
+        table = vocabfile.load(self.path, version)
+        if table is None or len(table.pieces) != self.n_vocab:
+            table = self.read_token_table()
+            vocabfile.save(self.path, version, table)
+        self.token_bytes: list[bytes] = table.pieces
+        self.special_tokens: frozenset[int] = frozenset(table.special)
+        self.eog_tokens: frozenset[int] = frozenset(table.eog)
+
+    def read_token_table(self) -> vocabfile.TokenTable:
+        """The token table as llama.cpp gives it, read token by token (what lmlang.models.vocabfile keeps)."""
         # 262k tokens for Gemma: the C functions are bound to locals because this loop is a visible part of loading.
         vocab, size = self._vocab, 256
         buffer = ctypes.create_string_buffer(size)
@@ -265,9 +276,7 @@ class Model:
                 continue
             special.append(token)
             pieces.append(b"")
-        self.token_bytes: list[bytes] = pieces
-        self.special_tokens: frozenset[int] = frozenset(special)
-        self.eog_tokens: frozenset[int] = frozenset(eog)
+        return vocabfile.TokenTable(pieces, special, eog)
 
     def vocabulary(self) -> Vocabulary:
         """The tokens as the masks see them (their bytes, which are special, which end the text); made once."""
