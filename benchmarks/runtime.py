@@ -10,7 +10,12 @@ Run from the repository root:  python benchmarks/runtime.py [--repeats 3] [--tok
 3. Whole query: the same greedy generation as one hole of a query run through the public API (``Query.run``:
    interpreter, prompt prefill, the decoder's token loop with log-probabilities and margins) against
    ``Llama.generate`` producing the same number of tokens, both timed from the unevaluated prompt to the last token.
-4. Extra buffer types: prefill and greedy decoding through lmlang's backend with llama.cpp's weight repacking
+4. A whole process: ``lmlang run`` of a query writing exactly 200 tokens after the story prompt, from process
+   start to exit, against a Python process that loads the same file with llama-cpp-python and generates 200
+   greedy tokens after the same prompt; the two alternate, median of the repeats.
+5. Constrained against free decoding: the same 128-token hole with and without a constraint that keeps every
+   token but a line break allowed (``REGEX(S, r"[^\n]*")``), run through ``Query.run``; tokens per second of each.
+6. Extra buffer types: prefill and greedy decoding through lmlang's backend with llama.cpp's weight repacking
    allowed and not (``extra_buffer_types``), the model loaded anew for each, alternating, median of the repeats.
    Not measured with repacking on a CPU where llama.cpp's AMX kernels would run: they crash there.
 
@@ -212,16 +217,78 @@ def whole_query(name: str, repeats: int, count: int) -> dict[str, float]:
             "ratio": theirs_s / ours_s}
 
 
+PLAIN_PROCESS = (
+    "import os, sys, llama_cpp\n"
+    "threads = os.cpu_count()\n"
+    "llm = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=4096, n_threads=threads, n_threads_batch=threads,\n"
+    "                      verbose=False)\n"
+    "tokens = llm.generate(llm.tokenize(sys.argv[2].encode()), top_k=1, temp=0.0)\n"
+    "out = [next(tokens) for _ in range(int(sys.argv[3]))]\n"
+    "print(llm.detokenize(out).decode('utf-8', 'replace'))\n"
+)
+
+
+def whole_process(name: str, repeats: int, count: int) -> dict[str, float]:
+    """Median wall seconds of a whole ``lmlang run`` writing ``count`` tokens and of a llama-cpp-python process
+    writing as many, from process start to exit."""
+    import tempfile
+
+    from lmlang.models import hardware, llama
+    from lmlang.models.registry import resolve
+
+    if hardware.amx_evidence(llama.system_info(), hardware.cpu_flags()) is not None:
+        return {}  # llama-cpp-python's default loading crashes on this CPU: nothing to compare with
+    path = resolve(name)[1]
+    with tempfile.TemporaryDirectory() as folder:
+        query = pathlib.Path(folder) / "story.lmq"
+        escaped = STORY.replace("\n", "\\n")
+        query.write_text(f'"{escaped}[S]" where len(TOKENS(S)) == {count}\n', encoding="utf-8")
+        ours_command = [sys.executable, "-m", "lmlang.cli", "run", str(query), "--model", name]
+        theirs_command = [sys.executable, "-c", PLAIN_PROCESS, str(path), STORY, str(count)]
+        ours, theirs = [], []
+        for _ in range(repeats + 1):  # the first round reads the files into the page cache
+            ours.append(_run(ours_command))
+            theirs.append(_run(theirs_command))
+    if None in ours or None in theirs:
+        raise SystemExit("a whole-process run failed")
+    ours_s, theirs_s = statistics.median(ours[1:]), statistics.median(theirs[1:])  # type: ignore[type-var]
+    return {"lmlang s": ours_s, "llama-cpp-python s": theirs_s, "ratio": ours_s / theirs_s}
+
+
+def constrained(name: str, repeats: int, count: int) -> dict[str, float]:
+    """Tokens per second of a ``count``-token hole, free and under a constraint that masks every step."""
+    import lmlang
+
+    free = lmlang.compile(f'"{{prompt}}[S]" where len(TOKENS(S)) == {count}')
+    masked = lmlang.compile(f'"{{prompt}}[S]" where len(TOKENS(S)) == {count} and REGEX(S, r"[^\\n]*")')
+    rates: dict[str, list[float]] = {"free": [], "constrained": []}
+    for round_ in range(repeats + 1):  # the first round builds the masks and warms the model up
+        for label, query in (("free", free), ("constrained", masked)):
+            result = query.run(name, prompt=STORY)
+            decoding_seconds = result.stats.seconds - result.stats.prefill_seconds
+            if round_:
+                rates[label].append(result.stats.generated_tokens / decoding_seconds)
+    free_rate, masked_rate = statistics.median(rates["free"]), statistics.median(rates["constrained"])
+    return {"free tok/s": free_rate, "constrained tok/s": masked_rate, "ratio": masked_rate / free_rate}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--models", nargs="+", default=MODELS)
-    parser.add_argument("--only", choices=["buffers"], default=None,
-                        help="run one part: buffers = extra buffer types on and off")
+    parser.add_argument("--only", choices=["buffers", "process", "constrained"], default=None,
+                        help="run one part: buffers = extra buffer types on and off; process = a whole 200-token "
+                             "run against llama-cpp-python's; constrained = constrained against free decoding")
     args = parser.parse_args()
     if args.only == "buffers":
         print_extra_buffers(args)
+        return
+    if args.only == "process":
+        print_whole_process(args)
+        return
+    if args.only == "constrained":
+        print_constrained(args)
         return
     print(f"threads: {os.cpu_count()}, greedy tokens: {args.tokens}, repeats: {args.repeats} (medians)\n")
     print("| model | cold start | what was timed |")
@@ -249,7 +316,30 @@ def main() -> None:
         print(f"| {name} | {row['tokens']} | {row['lmlang tok/s']:.1f} | {row['llama-cpp-python tok/s']:.1f} "
               f"| {row['ratio']:.2f}x |")
     print()
+    print_whole_process(args)
+    print()
+    print_constrained(args)
+    print()
     print_extra_buffers(args)
+
+
+def print_whole_process(args: argparse.Namespace) -> None:
+    print("| model | whole `lmlang run`, 200 tokens | llama-cpp-python process, 200 tokens | lmlang ÷ llama-cpp-python |")
+    print("|---|---|---|---|")
+    for name in args.models:
+        row = whole_process(name, args.repeats, 200)
+        if not row:
+            print(f"| {name} | not measured: llama-cpp-python's default loading crashes on this CPU (AMX) | | |")
+            continue
+        print(f"| {name} | {row['lmlang s']:.2f} s | {row['llama-cpp-python s']:.2f} s | {row['ratio']:.3f}x |")
+
+
+def print_constrained(args: argparse.Namespace) -> None:
+    print(f"| model | free decoding tok/s ({args.tokens} tokens) | constrained tok/s | constrained ÷ free |")
+    print("|---|---|---|---|")
+    for name in args.models:
+        row = constrained(name, args.repeats, args.tokens)
+        print(f"| {name} | {row['free tok/s']:.1f} | {row['constrained tok/s']:.1f} | {row['ratio']:.3f}x |")
 
 
 def print_extra_buffers(args: argparse.Namespace) -> None:

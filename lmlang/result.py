@@ -13,6 +13,7 @@ class Stats:
     prefill_tokens: int  # prompt tokens evaluated by the model (tokens reused from the cache are not counted)
     generated_tokens: int  # tokens the decoder chose
     seconds: float
+    prefill_seconds: float = 0.0  # of ``seconds``, those spent evaluating prompt text
 
 
 @dataclass(frozen=True)

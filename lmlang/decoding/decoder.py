@@ -311,7 +311,7 @@ class Decoder:
 
     def result(self, run: Run, value: Any, seconds: float) -> Result:
         """The result of a finished run whose program returned ``value``."""
-        stats = Stats(run.prompt.prefill_tokens, run.generated_tokens, seconds)
+        stats = Stats(run.prompt.prefill_tokens, run.generated_tokens, seconds, run.prompt.prefill_seconds)
         returned = value is not NO_RETURN
         return Result(run.prompt.text, dict(run.variables), value if returned else None, self.model.name, stats,
                       dict(run.scores), dict(run.distributions), run.logprob, list(run.trace), returned,
