@@ -31,6 +31,7 @@ class Matcher(Protocol):  # lmlang.masks.TokenMatcher, as the decoder uses it
     def accepts(self, state: int) -> bool: ...
     def forced(self, state: int) -> bytes | None: ...
     def sole(self, state: int) -> int | None: ...
+    def forced_text(self, state: int) -> bytes: ...
     def only_end(self, state: int) -> bool: ...
 
 
@@ -161,8 +162,10 @@ class HoleCursor:
         return True
 
     def sole_tokens(self) -> list[int]:
-        """The tokens the constraint alone decides from here, one after the other (each the only one it allows),
-        up to, not including, one that would end the value (a stop phrase, the token limit)."""
+        """The tokens the constraint decides from here, one after the other, up to, not including, one that would
+        end the value (a stop phrase, the token limit): each token that is the only one allowed, and, where the
+        constraint forces a text that several tokenizations could spell (``, "age": `` in JSON), that text in the
+        model's own tokenization but for its last token, which the model chooses (it may join what follows)."""
         matcher = self.request.matcher
         if matcher is None:
             return []
@@ -170,17 +173,28 @@ class HoleCursor:
         chain: list[int] = []
         state, value, count = self.state, bytearray(self.value), self.outcome.sampled
         while count + 1 < self.request.limit:
-            token = matcher.sole(state)
-            if token is None:
+            sole = matcher.sole(state)
+            upcoming = [sole] if sole is not None else self._spelt(matcher.forced_text(state))[:-1]
+            if not upcoming:
                 break
-            before = len(value)
-            value += pieces[token]
-            if self._stop_in(value, before, count + 1) is not None:
-                break
-            chain.append(token)
-            state = matcher.advance(state, token)
-            count += 1
+            for token in upcoming:
+                following = matcher.advance(state, token)
+                before = len(value)
+                value += pieces[token]
+                if following < 0 or count + 1 >= self.request.limit or self._stop_in(value, before, count + 1) is not None:
+                    return chain
+                chain.append(token)
+                state, count = following, count + 1
         return chain
+
+    def _spelt(self, text: bytes) -> list[int]:
+        """``text``'s tokens as the model's tokenizer writes it, or none when they do not spell it exactly."""
+        whole = text[: _whole_characters(text)]
+        if not whole:
+            return []
+        model = self.seq.model
+        tokens = model.tokenize(whole.decode("utf-8"))
+        return tokens if b"".join(model.token_bytes[t] for t in tokens) == whole else []
 
     def take_sole(self, token: int, logits: np.ndarray) -> None:
         """Add ``token``, which :meth:`sole_tokens` gave, scored by the model's ``logits`` before it: the value

@@ -33,6 +33,7 @@ class Automaton:
         self.key = key
         self.firing: frozenset[str] = frozenset()  # the stop phrases that can end a value (see masks.stops)
         self._forced: dict[int, bytes | None] = {}
+        self._forced_text: dict[int, bytes] = {}
 
     @property
     def n_states(self) -> int:
@@ -88,6 +89,19 @@ class Automaton:
         if state not in self._forced:
             self._forced[state] = self._only_continuation(state)
         return self._forced[state]
+
+    def forced_text(self, state: int) -> bytes:
+        """The bytes every value from ``state`` goes on with before it may end or branch (b"": none)."""
+        found = self._forced_text.get(state)
+        if found is None:
+            out, at = bytearray(), state
+            degree, rows, accept = self.out_degree, self.rows, self.accept
+            while not accept[at] and degree[at] == 1 and len(out) < 256:
+                byte = next(b for b, to in enumerate(rows[at]) if to != DEAD)
+                out.append(byte)
+                at = rows[at][byte]
+            found = self._forced_text[state] = bytes(out)
+        return found
 
     def _only_continuation(self, state: int) -> bytes | None:
         out = bytearray()

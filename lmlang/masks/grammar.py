@@ -234,6 +234,13 @@ class GrammarMatcher:
         ids = self.ids(state)
         return int(ids[0]) if len(ids) == 1 else None
 
+    def forced_text(self, state: int) -> bytes:
+        """The bytes every value from ``state`` goes on with before it may end or branch, as the grammars force
+        them (b"": none); the regular constraints are checked token by token by ``advance``."""
+        if state <= 0 or self.accepts(state):
+            return b""
+        return max((bytes(parser.compute_ff_bytes()) for parser in self._parsers(state)), key=len, default=b"")
+
     def only_end(self, state: int) -> bool:
         """Whether the value is complete here and nothing may extend it."""
         if state <= 0 or not self.accepts(state):

@@ -220,6 +220,12 @@ class TokenMatcher:
         ids, k = self._allowed_ids(state)
         return int(ids[0]) if k == 1 else None
 
+    def forced_text(self, state: int) -> bytes:
+        """The bytes every value from ``state`` goes on with before it may end or branch (b"": none)."""
+        if state <= DEAD:
+            return b""
+        return self.automaton.forced_text(state % self._width)
+
     def only_end(self, state: int) -> bool:
         """Whether the value is complete here and nothing may extend it."""
         if state <= DEAD:

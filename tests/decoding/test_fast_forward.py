@@ -67,3 +67,16 @@ def test_a_phone_number_costs_one_decode_per_chosen_digit(smollm2, decode_calls)
     # 10 digits chosen: the first is read off the prompt's logits and the last is never evaluated; each "-"
     # rides with the digit before it.
     assert len(generated) == 9 and generated.count(2) == 2
+
+
+def test_forced_text_goes_in_the_tokenizers_spelling_but_for_its_last_token() -> None:
+    # "abcd" is forced; the vocabulary spells it "abc" + "d", or "ab" + "c" + "d", or byte by byte.
+    fake = FakeModel(["ab", "abc", "c"], digits)
+    result = lmlang.compile('"A:[V]" where REGEX(V, r"[12]abcd[12]")').run(session=lmlang.Session(models={"f": fake}))
+    assert result.variables["V"] == "1abcd1"
+    pieces = [p.text for p in result.scores["V"].pieces]
+    # "abc" rides with "1"; "d", the last token of the forced text, is then the only token allowed, and rides too.
+    assert pieces == ["1", "abc", "d", "1", ""] and fake.decode_calls == 2
+    expected = (logsoftmax(fake, "A:", "1") + logsoftmax(fake, "A:1", "abc") + logsoftmax(fake, "A:1abc", "d")
+                + logsoftmax(fake, "A:1abcd", "1"))
+    assert result.scores["V"].logprob == pytest.approx(expected, abs=1e-6)
