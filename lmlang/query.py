@@ -9,7 +9,6 @@ which owns the loaded models and what is kept for them.
 from __future__ import annotations
 
 import ast as pyast
-import asyncio
 import dataclasses
 import functools
 import inspect
@@ -312,6 +311,8 @@ async def _in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) ->
     a worker thread would wait for that model forever."""
     if concurrency.in_run():
         return function(*args, **kwargs)
+    import asyncio  # here, not at the top: every CLI start would pay for importing it
+
     return await asyncio.to_thread(function, *args, **kwargs)
 
 

@@ -10,7 +10,6 @@ another model.
 from __future__ import annotations
 
 import ast as pyast
-import asyncio
 import builtins
 import contextvars
 import functools
@@ -305,6 +304,8 @@ def _awaits_made_calls(source: str) -> Any:
 def _await(awaitable: Any) -> Any:
     if not inspect.isawaitable(awaitable):
         raise TypeError(f"object {type(awaitable).__name__} can't be used in 'await' expression")
+    import asyncio  # here: importing it costs every CLI start a tenth of a second, and few queries await
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
