@@ -40,7 +40,7 @@ def test_run_json_shape(capsys, smollm2) -> None:
     out, _ = capsys.readouterr()
     data = json.loads(out)
     assert set(data) >= {"prompt", "variables", "return", "model", "stats", "scores"}
-    assert set(data["stats"]) == {"prefill_tokens", "generated_tokens", "seconds"}
+    assert set(data["stats"]) == {"prefill_tokens", "generated_tokens", "seconds", "prefill_seconds"}
     assert data["model"] == "smollm2"
     assert data["return"] == data["variables"]["ANSWER"]
     assert data["prompt"].endswith(data["variables"]["ANSWER"])

@@ -154,12 +154,14 @@ def test_a_run_does_not_depend_on_what_ran_before_it(smollm2) -> None:
     # evaluated alone), enough to turn a near tie; so each run starts from an empty cache by default.
     story = lmlang.compile('"Q: Explain why the sky is blue.\\nA:[X]" where len(TOKENS(X)) < 24')
     other = lmlang.compile('"Q: Write a haiku about the sea.\\nA:[X]" where len(TOKENS(X)) < 24')
-    first = story.run("smollm2")
-    other.run("smollm2")
-    again = story.run("smollm2")
+    session = lmlang.Session()
+    first = story.run("smollm2", session=session)
+    other.run("smollm2", session=session)
+    again = story.run("smollm2", session=session)
     assert again.variables == first.variables and again.scores["X"].logprob == first.scores["X"].logprob
-    assert again.stats.prefill_tokens == first.stats.prefill_tokens
-    reused = story.run("smollm2", reuse_prompts=True)
+    # Evaluated once: the second run restored the saved state of its prompt (bit for bit the same numbers).
+    assert first.stats.prefill_tokens > 0 and again.stats.prefill_tokens == 0
+    reused = story.run("smollm2", reuse_prompts=True, session=session)
     assert reused.stats.prefill_tokens < first.stats.prefill_tokens  # started from the cached prompt
 
 

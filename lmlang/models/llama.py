@@ -742,6 +742,10 @@ class Sequence:
             self._released = True
             self._finalizer()
             self._forget_logits()
+            # The last sequence gone, the cache is empty: laid out afresh, the next run can restore saved prompts.
+            # (Not from the finalizer, which may run on any thread while another run is using the model.)
+            if not self.model.closed:
+                self.model.clear_cache()
 
     def _forget_logits(self) -> None:
         self.model._live.pop(self.seq_id, None)
