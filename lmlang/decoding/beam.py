@@ -10,12 +10,14 @@ beam search of width ``k``.
 
 Beams are distinct by text. Two paths can write the same text with different tokens (" x." in one token, or " x"
 and "." a step later; " dog", or " d" after which the constraint forces "og", written at once as the single-run
-decoder does); they are one hypothesis, and only the likelier path to that text stays. Since paths can reach
-the text at different steps, every beam remembers the places its path passed and with what score: a
-proposal arriving where another live beam has already been is dropped if that beam got there likelier, and
-otherwise that beam (the continuation of the worse path, which the better one can re-derive) is dropped instead.
-Without this, the duplicates would only merge when both finish, and ``beam(n)`` would return fewer than ``n``
-results where ``n`` distinct ones exist.
+decoder does); they are one hypothesis, and only the likelier path to that text stays. Since paths can reach the
+text at different steps, every beam remembers the places its path passed and with what score: a proposal
+arriving where another live beam has already been is dropped if that beam got there likelier, and otherwise that
+beam (the continuation of the worse path, which the better one can re-derive) is dropped instead. A path whose
+rest the constraint decides but the model has yet to score token by token (" d" when only "o", then only "g" may
+follow) shares its text's place with the other path to it until the scores tell them apart. Without all this, the
+duplicates would only merge when both finish, and ``beam(n)`` would return fewer than ``n`` results where ``n``
+distinct ones exist.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class Beam:
     run: Run
     hole: OpenHole | None = None  # None once the program has finished
     value: Any = None  # the program's return value, once finished
-    # Every place (see _Places) this beam's path has reached, with its score there; copied when it forks.
+    # Every place (its goal, see Place) this beam's path has reached, with its score there; copied when it forks.
     passed: dict[bytes, float] = field(default_factory=dict)
 
     @property
@@ -76,16 +78,18 @@ def _enter(decoder: Decoder, beam: Beam, settings: DecoderSettings, sampler: Sam
 
 
 def _settle_hole(hole: OpenHole) -> bool:
-    """As the single-run decoder does before each token: write what the constraint forces, or end a value nothing
-    may extend; whether the hole is done."""
-    return hole.cursor.take_forced() or hole.cursor.ends_here()
+    """As the single-run decoder does before each token it chooses: once no single token is the only one allowed
+    (those are the model's to score, one step each), write what the constraint forces, or end a value nothing may
+    extend; whether the hole is done."""
+    cursor = hole.cursor
+    return not cursor.sole_tokens() and (cursor.take_forced() or cursor.ends_here())
 
 
 def _step(decoder: Decoder, beams: list[Beam], width: int, settings: DecoderSettings, sampler: Sampler,
           runs: list[Run]) -> list[Beam]:
     """One token more on every surviving beam that stands at a hole."""
     places = [_Places(beam) for beam in beams]
-    proposals: list[tuple[float, int, int, float, bytes]] = []  # (total score, beam, token, logprob, place)
+    proposals: list[tuple[float, int, int, float, Place]] = []  # (total score, beam, token, logprob, place)
     for i, beam in enumerate(beams):
         if beam.hole is None:  # a finished beam proposes itself (token -1)
             proposals.append((beam.score, i, -1, 0.0, places[i].after(-1)))
@@ -97,25 +101,28 @@ def _step(decoder: Decoder, beams: list[Beam], width: int, settings: DecoderSett
         assert stuck is not None
         stuck.cursor.take(0, float("-inf"))
     proposals.sort(key=lambda p: -p[0])
-    chosen: dict[int, list[tuple[bytes, float, int, float]]] = {}  # beam -> (place, score, token, logprob)
-    reached: set[bytes] = set()
+    chosen: dict[int, list[tuple[Place, float, int, float]]] = {}  # beam -> (place, score, token, logprob)
+    reached: set[bytes] = set()  # where the chosen proposals stand
+    slots: dict[bytes, int] = {}  # the texts they lead to, each with how many paths to it were chosen
     beaten: set[int] = set()  # beams another path to the same text has beaten
     for score, i, token, logprob, place in proposals:
-        if i in beaten:
+        if i in beaten or place.now in reached:
             continue
-        if place in reached:
+        if slots.get(place.goal, 0) >= _PATHS or (place.goal not in slots and len(slots) == width):
             continue
-        earlier = [j for j, other in enumerate(beams) if j != i and j not in beaten and place in other.passed]
-        if any(beams[j].passed[place] >= score for j in earlier):
-            continue  # a likelier path has written this text already
+        earlier = [j for j, other in enumerate(beams) if j != i and j not in beaten and place.goal in other.passed]
+        if any(beams[j].passed[place.goal] >= score for j in earlier):
+            continue  # a likelier path has reached this text already
         for j in earlier:
             beaten.add(j)
-            for picked in chosen.pop(j, []):  # only by rounding: a beam's proposals score below its past
-                reached.discard(picked[0])
-        reached.add(place)
+            for picked, *_ in chosen.pop(j, []):  # only by rounding: a beam's proposals score below its past
+                reached.discard(picked.now)
+                slots[picked.goal] -= 1
+                if not slots[picked.goal]:
+                    del slots[picked.goal]
+        reached.add(place.now)
+        slots[place.goal] = slots.get(place.goal, 0) + 1
         chosen.setdefault(i, []).append((place, score, token, logprob))
-        if len(reached) == width:
-            break
     for i, beam in enumerate(beams):
         if i not in chosen:
             _drop(beam, runs)
@@ -126,7 +133,7 @@ def _step(decoder: Decoder, beams: list[Beam], width: int, settings: DecoderSett
         runs.extend(beam.run for beam in family[1:])
         for beam, (place, score, token, logprob) in zip(family, picks):
             survivors.append(beam)
-            beam.passed[place] = score
+            beam.passed[place.goal] = score
             if beam.hole is not None:
                 follow = beam.hole.cursor.take(token, logprob)
                 if follow is not None:
@@ -142,22 +149,22 @@ def _step(decoder: Decoder, beams: list[Beam], width: int, settings: DecoderSett
     return _distinct(survivors, runs)
 
 
-def _extensions(hole: OpenHole, places: _Places, width: int, sampler: Sampler) -> list[tuple[int, float, bytes]]:
-    """The hole's ``width`` best next tokens (or drawn, for ``beam_sample``) that lead to distinct places, each
-    with its log-probability and place: tokens leading to one place are one choice, so more are looked at until
-    ``width`` places are found or no token is left."""
+def _extensions(hole: OpenHole, places: _Places, width: int, sampler: Sampler) -> list[tuple[int, float, Place]]:
+    """The hole's best next tokens (or drawn, for ``beam_sample``), each with its log-probability and place,
+    leading to ``width`` distinct texts: tokens that lead to one place are one choice, so more are looked at until
+    ``width`` texts are found or no token is left."""
     choices = hole.cursor.scores()
     count = width
     while True:
-        found: dict[bytes, tuple[int, float]] = {}
+        found: dict[bytes, tuple[int, float, Place]] = {}
         positions = sampler.expand(choices.logits, count)
         for at in positions:
             token, logprob = choices.token(at), choices.logprob(at)
             place = places.after(token)
-            if place not in found or found[place][1] < logprob:
-                found[place] = (token, logprob)
-        if len(found) >= width or len(positions) < count:
-            return [(token, logprob, place) for place, (token, logprob) in found.items()]
+            if place.now not in found or found[place.now][1] < logprob:
+                found[place.now] = (token, logprob, place)
+        if len({place.goal for _, _, place in found.values()}) >= width or len(positions) < count:
+            return list(found.values())
         count *= 2
 
 
@@ -175,11 +182,25 @@ def _distinct(beams: list[Beam], runs: list[Run]) -> list[Beam]:
     return list(kept.values())
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a proposal leads (digests: every beam keeps the places it passed). ``now`` is where the beam stands
+    after the step: its prompt's text, the hole, its value and whether the value is complete. ``goal`` is the
+    value it must become when the constraint leaves it one way to go on (" d" under ``in [" dog", " cat"]`` has
+    the goal " dog", complete), else ``now``: paths with one goal are one text, whatever their tokens."""
+
+    now: bytes
+    goal: bytes
+
+
+# Paths to one text kept side by side in a step (" dog", and " d" whose rest the model has yet to score): the
+# next steps compare them and keep the likelier; they count as one of the n texts.
+_PATHS = 2
+
+
 class _Places:
-    """Where a beam's proposals lead: its prompt's text, its hole's value, the hole, and whether the value is
-    complete (digested, since every beam keeps the places it passed). Proposals that lead to the same place by
-    different tokens (" \n" or " " + "\n"; an end of text or a stop phrase; " d" when the constraint then forces
-    "og", and " dog") are one hypothesis."""
+    """The places a beam's proposals lead to. Proposals that reach one place by different tokens (" \n" or " " +
+    "\n"; an end of text or a stop phrase) are one hypothesis."""
 
     def __init__(self, beam: Beam) -> None:
         self.beam = beam
@@ -187,33 +208,41 @@ class _Places:
         if beam.hole is not None:
             self.prompt.update(beam.hole.event.site.index.to_bytes(8, "little", signed=True))
 
-    def after(self, token: int) -> bytes:
+    def after(self, token: int) -> Place:
         """The place taking ``token`` leads to (-1: the finished beam staying as it is)."""
         hole = self.beam.hole
         if hole is None:
-            return self.prompt.digest()
+            here = self.prompt.digest()
+            return Place(here, here)
         value, complete = hole.cursor.preview(token)
+        rest = None
         if not complete:
-            value, complete = _settled(hole.cursor, token, value)
+            value, complete, rest = _settled(hole.cursor, token, value)
+        now = self._digest(value, complete)
+        return Place(now, now if rest is None else self._digest(value + rest, True))
+
+    def _digest(self, value: bytes, complete: bool) -> bytes:
         place = self.prompt.copy()
         place.update(b"\1" if complete else b"\0")
         place.update(value)
         return place.digest()
 
 
-def _settled(cursor: HoleCursor, token: int, value: bytes) -> tuple[bytes, bool]:
-    """The value ``token`` leaves, and whether it is complete, once the step after it has written what the
-    constraint forces or ended a value nothing may extend (see _settle_hole)."""
+def _settled(cursor: HoleCursor, token: int, value: bytes) -> tuple[bytes, bool, bytes | None]:
+    """The value ``token`` leaves and whether it is complete, once :func:`_settle_hole` has run after it; and the
+    rest the constraint still forces on it when the model has that rest to score token by token (else None)."""
     matcher = cursor.request.matcher
     if matcher is None:
-        return value, False
+        return value, False, None
     state = matcher.advance(cursor.state, token)
     if state < 0:
-        return value, False
+        return value, False, None
     forced = matcher.forced(state)
+    if matcher.sole(state) is not None:  # one token allowed: the next step takes it (see _settle_hole)
+        return value, False, forced
     if forced is not None:
-        return value + forced, True
-    return value, matcher.only_end(state) and cursor.outcome.sampled + 1 >= cursor.request.min_tokens
+        return value + forced, True, None
+    return value, matcher.only_end(state) and cursor.outcome.sampled + 1 >= cursor.request.min_tokens, None
 
 
 def _fork(beam: Beam) -> Beam:

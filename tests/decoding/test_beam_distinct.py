@@ -74,15 +74,36 @@ def test_a_token_after_which_the_constraint_forces_the_rest_is_the_same_beam_as_
 
 
 def test_three_words_in_three_holes_give_n_distinct_texts() -> None:
-    """LMQL's beam over holes restricted to a list, where each word also has a split spelling."""
-    words = [" cat", " dog", " rabbit", " c", " d", " r"]
+    """LMQL's beam over holes restricted to a list, where the model likes to start each word with a token of its
+    first letter (after which the rest, spelt by more than one token, is forced): four distinct texts."""
+    words = [" cat", " dog", " rabbit", " c", " d", " r", "at", "og", "abbit", "a", "o"]
 
     def script(text: str) -> dict[str, float]:
         if text.endswith(":") or text.endswith(("cat", "dog", "rabbit")):
             return {" c": 2.0, " d": 1.8, " r": 1.5, " cat": 1.0, " dog": 1.2, " rabbit": 0.5, "<eos>": 0.0}
         return {"<eos>": 10.0}
-    results = beam(FakeModel(words, script), '"A:[W][W][W]" where W in [" cat", " dog", " rabbit"]', 4)
-    texts = [r.prompt for r in results]
-    assert texts == ["A: cat cat cat", "A: cat cat dog", "A: cat dog cat", "A: dog cat cat"]
-    logprobs = [r.logprob for r in results]
-    assert logprobs == sorted(logprobs, reverse=True)
+    model = FakeModel(words, script)
+    results = beam(model, '"A:[W][W][W]" where W in [" cat", " dog", " rabbit"]', 4)
+    assert [r.prompt for r in results] == ["A: cat cat cat", "A: cat cat dog", "A: cat dog cat", "A: dog cat cat"]
+    first = {w: logsoftmax(model, "A:", w) for w in (" c", " d")}
+    assert results[0].logprob == pytest.approx(3 * first[" c"], abs=1e-6)
+    assert results[3].logprob == pytest.approx(first[" d"] + 2 * first[" c"], abs=1e-6)
+
+
+def test_a_rest_spelt_by_one_token_at_a_time_is_scored_by_the_model() -> None:
+    """After " d", only "o" then only "g" may follow: the model scores each, as argmax does. " d" and " dog" share
+    one of the n places until the scores tell them apart (here " dog" in one token wins), so " cat" keeps the
+    other."""
+    model = FakeModel([" d", " dog", " cat"],
+                      lambda text: {" d": 3.0, " dog": 2.0, " cat": 1.0} if text.endswith("A:") else {"<eos>": 10.0})
+    source = '"A:[W]" where W in [" dog", " cat"]'
+    results = beam(model, source, 2)
+    assert [r.variables["W"] for r in results] == [" dog", " cat"]
+    assert [p.text for p in results[0].scores["W"].pieces if p.text] == [" dog"]
+    assert results[0].logprob == pytest.approx(logsoftmax(model, "A:", " dog"), abs=1e-6)
+    # beam(n=1) is argmax: " d", then "o" and "g" at the model's price
+    single = beam(model, source, 1)
+    greedy = lmlang.compile(source).run(session=lmlang.Session(models={"fake": model}))
+    expected = logsoftmax(model, "A:", " d") + logsoftmax(model, "A: d", "o") + logsoftmax(model, "A: do", "g")
+    assert single.variables["W"] == greedy.variables["W"] == " dog"
+    assert single.logprob == pytest.approx(expected, abs=1e-6) and greedy.logprob == pytest.approx(expected, abs=1e-6)
