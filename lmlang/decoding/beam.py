@@ -71,15 +71,15 @@ def _enter(decoder: Decoder, beam: Beam, settings: DecoderSettings, sampler: Sam
         if isinstance(hole, Finished):
             beam.hole, beam.value = None, hole.value
             return
-        if not _settle_hole(hole):
+        if not (hole.cursor.take_forced() or hole.cursor.ends_here()):  # as the single-run decoder enters a hole
             beam.hole = hole
             return
         run.execution.resume(decoder.close_hole(run, hole, hole.cursor.outcome))
 
 
 def _settle_hole(hole: OpenHole) -> bool:
-    """As the single-run decoder does before each token it chooses: once no single token is the only one allowed
-    (those are the model's to score, one step each), write what the constraint forces, or end a value nothing may
+    """After a chosen token, as the single-run decoder does: once no single token is the only one allowed (those
+    are the model's to score, one step each), write what the constraint forces, or end a value nothing may
     extend; whether the hole is done."""
     cursor = hole.cursor
     return not cursor.sole_tokens() and (cursor.take_forced() or cursor.ends_here())

@@ -107,3 +107,12 @@ def test_a_rest_spelt_by_one_token_at_a_time_is_scored_by_the_model() -> None:
     expected = logsoftmax(model, "A:", " d") + logsoftmax(model, "A: d", "o") + logsoftmax(model, "A: do", "g")
     assert single.variables["W"] == greedy.variables["W"] == " dog"
     assert single.logprob == pytest.approx(expected, abs=1e-6) and greedy.logprob == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_value_the_constraint_fixes_is_written_as_argmax_writes_it() -> None:
+    model = FakeModel([" d", " dog"], lambda text: {" d": 3.0, " dog": 2.0} if text.endswith("A:") else {"<eos>": 9.0})
+    source = '"A:[W]" where W == " dog"'
+    results = beam(model, source, 2)
+    greedy = lmlang.compile(source).run(session=lmlang.Session(models={"fake": model}))
+    assert [r.variables["W"] for r in results] == [greedy.variables["W"]] == [" dog"]  # one text: one result
+    assert results[0].logprob == greedy.logprob == 0.0  # forced text costs nothing
