@@ -74,6 +74,7 @@ def test_wrong_number_of_arguments() -> None:
     assert under == "STOPS_AT(A)"
     message, _, _, _ = only_problem('"[A]" where JSON(A, {}, 3)')
     assert message.startswith("JSON takes 1 or 2 arguments")
+    assert problems('"[A]" where JSON(A, {}, strict=False, whitespace="flexible")') == []
 
 
 def test_unknown_decoder_and_unknown_decoder_argument() -> None:

@@ -14,6 +14,7 @@ import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from lmlang.constraints import meaning, structured
 from lmlang.constraints.catalog import canonical
@@ -183,20 +184,24 @@ class Translator:
         return None
 
     def _structure(self, node: pyast.expr) -> structured.Structure | None:
-        """``JSON(V[, schema][, strict=...])`` or ``GRAMMAR(V, source)`` as a conjunct of its own: a grammar."""
+        """``JSON(V[, schema][, strict=...][, whitespace=...])`` or ``GRAMMAR(V, source)`` as a conjunct of its
+        own: a grammar."""
         name = self._call_on_var(node)
         if name not in ("JSON", "GRAMMAR"):
             return None
         assert isinstance(node, pyast.Call)
         span = self.expr.span_of(node)
-        strict = True
+        options: dict[str, Any] = {"strict": True, "whitespace": "compact"}
         for keyword in node.keywords:
             value = self._value(keyword.value)
-            if name != "JSON" or keyword.arg != "strict" or not isinstance(value, bool):
-                hint = " (strict=True or False)" if name == "JSON" else ""
+            if name != "JSON" or keyword.arg not in options or not isinstance(value, type(options[keyword.arg])):
+                hint = ""
+                if name == "JSON":
+                    spacings = " or ".join(repr(w) for w in structured.JSON_SPACINGS)
+                    hint = f" (strict=True or False; whitespace={spacings})"
                 raise ConstraintError(self.expr.span_of(keyword.value),
                                       f"{name} takes no argument {keyword.arg}={value!r}{hint}")
-            strict = value
+            options[keyword.arg] = value
         argument = node.args[1] if len(node.args) > 1 else None
         where = self.expr.span_of(argument) if argument is not None else span
         if name == "GRAMMAR":
@@ -204,7 +209,7 @@ class Translator:
                 raise ConstraintError(span, "GRAMMAR needs the grammar's text, as in GRAMMAR(V, source)")
             return structured.grammar_structure(self._value(argument), span.text, where)
         schema = self._value(argument) if argument is not None else None
-        return structured.json_structure(schema, span.text, where, strict)
+        return structured.json_structure(schema, span.text, where, options["strict"], options["whitespace"])
 
     def _comparison(self, op: pyast.cmpop, left: pyast.expr, right: pyast.expr) -> Automaton | None:
         if self._is_var(left) and not self._mentions_var(right):

@@ -7,8 +7,9 @@ let an invalid value through; a grammar's value is parsed again from its text.
 
 Decisions (documented in the README):
 
-* One white-space character may lead a JSON value (models write ``" {"`` after a colon); inside it, the white
-  space between tokens is bounded (:data:`JSON_WHITESPACE`), so a model cannot pad it without end.
+* One white-space character may lead a JSON value (models write ``" {"`` after a colon); inside it, tokens are
+  spaced as ``json.dumps`` spaces them (``{"a": 1, "b": [1, 2]}``) unless the query asks for no spaces or for
+  flexible white space (:data:`JSON_SPACINGS`), which is bounded so that a model cannot pad it without end.
 * Keywords that validate nothing (``title``, ``description``, ``$comment``, ``id``, ``x-...``, ``readonly``,
   ``examples``, ``default``...) are ignored, as JSON Schema says. A keyword the mask cannot enforce
   (``uniqueItems``, an unknown ``format``) is an error naming it; ``strict=False`` masks without it, checks the
@@ -37,11 +38,21 @@ from lmlang.errors import ConstraintError, LmlangWarning, NotEnforcedError
 from lmlang.masks import grammar as engine
 from lmlang.source import Span
 
-# Between two tokens of JSON: up to two spaces or tabs, or a line break and an indent of up to 40 (pretty-printed
-# JSON nested a few levels deep). Never more: a model that wants more has to go on with the value.
+# JSON(V, whitespace="flexible"), between two tokens of JSON: up to two spaces or tabs, or a line break and an indent
+# of up to 40 (pretty-printed JSON nested a few levels deep). Never more: a model that wants more has to go on with
+# the value.
 JSON_WHITESPACE = r"[ \t]{0,2}|\r?\n[ \t]{0,40}"
+# How JSON(V, whitespace=...) spaces a value's tokens (llguidance's JsonCompileOptions). The default, as guidance's:
+# one line, a space after each comma and colon, none elsewhere -- {"a": 1, "b": [1, 2]}, Python's json.dumps. A
+# small model given room to pretty-print spends its token budget on line breaks and indents.
+JSON_SPACINGS: dict[str, dict[str, Any]] = {
+    "compact": {"item_separator": ", ", "key_separator": ": ", "whitespace_flexible": False},
+    "none": {"item_separator": ",", "key_separator": ":", "whitespace_flexible": False},
+    "flexible": {"item_separator": ",", "key_separator": ":", "whitespace_flexible": True,
+                 "whitespace_pattern": f"(?:{JSON_WHITESPACE})"},
+}
 # oneOf is masked as anyOf (llguidance's approximation); the check of the finished value holds it exactly.
-_JSON_OPTIONS = {"whitespace_pattern": f"(?:{JSON_WHITESPACE})", "coerce_one_of": True}
+_JSON_OPTIONS = {"coerce_one_of": True}
 _LEAD = r"/[ \t\n\r]/"
 
 
@@ -108,8 +119,13 @@ def validation_problem(schema: Any, value: Any) -> str | None:
 # ------------------------------------------------------------------------------------------ building
 
 
-def json_structure(schema: Any, source: str, span: Span | None, strict: bool = True) -> Structure:
-    """``JSON(V)`` (``schema`` None) or ``JSON(V, schema)``: the schema a dict, a bool, or its JSON text."""
+def json_structure(schema: Any, source: str, span: Span | None, strict: bool = True,
+                   whitespace: str = "compact") -> Structure:
+    """``JSON(V)`` (``schema`` None) or ``JSON(V, schema)``: the schema a dict, a bool, or its JSON text;
+    ``whitespace`` one of :data:`JSON_SPACINGS`."""
+    if whitespace not in JSON_SPACINGS:
+        raise ConstraintError(span, f"JSON's whitespace must be one of {', '.join(map(repr, JSON_SPACINGS))}, "
+                                    f"not {whitespace!r}")
     if isinstance(schema, str):
         try:
             schema = json.loads(schema)
@@ -123,13 +139,15 @@ def json_structure(schema: Any, source: str, span: Span | None, strict: bool = T
             cls.check_schema(schema)
         except jsonschema.exceptions.SchemaError as err:
             raise ConstraintError(span, f"JSON's schema is not a valid JSON schema: {err.message}") from None
-    grammar = _json_grammar({} if schema is None else schema, source, span, strict)
+    grammar = _json_grammar({} if schema is None else schema, source, span, strict, whitespace)
     return Structure("json", source, grammar, schema)
 
 
-def _json_grammar(schema: Any, source: str, span: Span | None, strict: bool) -> engine.Grammar:
+def _json_grammar(schema: Any, source: str, span: Span | None, strict: bool,
+                  whitespace: str = "compact") -> engine.Grammar:
+    options = {**_JSON_OPTIONS, **JSON_SPACINGS[whitespace]}
     try:
-        return engine.json_schema(schema, _JSON_OPTIONS, source)
+        return engine.json_schema(schema, options, source)
     except engine.GrammarError as err:
         unenforced = _unenforced(str(err))
         if not unenforced:
@@ -139,7 +157,7 @@ def _json_grammar(schema: Any, source: str, span: Span | None, strict: bool) -> 
                                          "pass strict=False to mask without it and check the finished value "
                                          "against the whole schema") from None
     try:
-        grammar = engine.json_schema(schema, {**_JSON_OPTIONS, "lenient": True}, source)
+        grammar = engine.json_schema(schema, {**options, "lenient": True}, source)
     except engine.GrammarError as err:
         raise ConstraintError(span, f"the schema cannot be compiled: {err}") from None
     warnings.warn(f"{source}: the mask ignores {unenforced}; the finished value is checked against it",

@@ -1,20 +1,33 @@
 """Scripted beam search over whole programs: ``beam(n)``, ``beam_sample(n, temperature)`` and ``best_k(k)``.
 
 Every beam is a run of its own (Python state, prompt, cache sequence). At each step every beam standing at a hole
-proposes its next tokens (the ``n`` likeliest the constraints allow, or ``n`` drawn for ``beam_sample``); of all
-proposals and of the beams whose program has finished, the ``n`` with the highest total log-probability survive.
+proposes its next tokens (the ``n`` likeliest the constraints allow that lead to distinct texts, or ``n`` drawn for
+``beam_sample``); of all proposals and of the beams whose program has finished, the ``n`` with the highest total log-probability survive.
 A beam chosen more than once is forked (its execution by replay, its sequence by a copy in the cache), the chosen
 tokens of all beams are evaluated in one llama_decode, and a beam whose hole ends runs its program on to its next
-hole. Finished beams wait, competing with their final score, until no beam is left at a hole. Proposals and
-beams that reach the same text are merged. ``best_k(k)`` is beam search of width ``k``.
+hole. Finished beams wait, competing with their final score, until no beam is left at a hole. ``best_k(k)`` is
+beam search of width ``k``.
+
+Beams are distinct by text. Two paths can write the same text with different tokens (" x." in one token, or " x"
+and "." a step later; " dog", or " d" after which the constraint forces "og", written at once as the single-run
+decoder does); they are one hypothesis, and only the likelier path to that text stays. Since paths can reach the
+text at different steps, every beam remembers the places its path passed and with what score: a proposal
+arriving where another live beam has already been is dropped if that beam got there likelier, and otherwise that
+beam (the continuation of the worse path, which the better one can re-derive) is dropped instead. A path whose
+rest the constraint decides but the model has yet to score token by token (" d" when only "o", then only "g" may
+follow) shares its text's place with the other path to it until the scores tell them apart. Without all this, the
+duplicates would only merge when both finish, and ``beam(n)`` would return fewer than ``n`` results where ``n``
+distinct ones exist.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from lmlang.decoding.decoder import Decoder
+from lmlang.decoding.hole import HoleCursor
 from lmlang.decoding.run import OpenHole, Run
 from lmlang.decoding.sampler import Sampler
 from lmlang.decoding.settings import DecoderSettings
@@ -26,6 +39,8 @@ class Beam:
     run: Run
     hole: OpenHole | None = None  # None once the program has finished
     value: Any = None  # the program's return value, once finished
+    # Every place (its goal, see Place) this beam's path has reached, with its score there; copied when it forks.
+    passed: dict[bytes, float] = field(default_factory=dict)
 
     @property
     def score(self) -> float:
@@ -56,38 +71,58 @@ def _enter(decoder: Decoder, beam: Beam, settings: DecoderSettings, sampler: Sam
         if isinstance(hole, Finished):
             beam.hole, beam.value = None, hole.value
             return
-        if not hole.cursor.take_forced():
+        if not (hole.cursor.take_forced() or hole.cursor.ends_here()):  # as the single-run decoder enters a hole
             beam.hole = hole
             return
         run.execution.resume(decoder.close_hole(run, hole, hole.cursor.outcome))
 
 
+def _settle_hole(hole: OpenHole) -> bool:
+    """After a chosen token, as the single-run decoder does: once no single token is the only one allowed (those
+    are the model's to score, one step each), write what the constraint forces, or end a value nothing may
+    extend; whether the hole is done."""
+    cursor = hole.cursor
+    return not cursor.sole_tokens() and (cursor.take_forced() or cursor.ends_here())
+
+
 def _step(decoder: Decoder, beams: list[Beam], width: int, settings: DecoderSettings, sampler: Sampler,
           runs: list[Run]) -> list[Beam]:
     """One token more on every surviving beam that stands at a hole."""
-    proposals: list[tuple[float, int, int, float]] = []  # (total score, beam, token or -1 when finished, logprob)
+    places = [_Places(beam) for beam in beams]
+    proposals: list[tuple[float, int, int, float, Place]] = []  # (total score, beam, token, logprob, place)
     for i, beam in enumerate(beams):
-        if beam.hole is None:
-            proposals.append((beam.score, i, -1, 0.0))
-            continue
-        choices = beam.hole.cursor.scores()
-        for at in sampler.expand(choices.logits, width):
-            logprob = choices.logprob(at)
-            proposals.append((beam.score + logprob, i, choices.token(at), logprob))
+        if beam.hole is None:  # a finished beam proposes itself (token -1)
+            proposals.append((beam.score, i, -1, 0.0, places[i].after(-1)))
+        else:
+            proposals.extend((beam.score + logprob, i, token, logprob, place)
+                             for token, logprob, place in _extensions(beam.hole, places[i], width, sampler))
     if not proposals:  # every beam is stuck: report it as the single-run decoder would
         stuck = beams[0].hole
         assert stuck is not None
         stuck.cursor.take(0, float("-inf"))
     proposals.sort(key=lambda p: -p[0])
-    chosen: dict[int, list[tuple[float, int, int, float]]] = {}
-    reached: set[tuple[str, bytes, int, bool]] = set()
-    for proposal in proposals:
-        outcome = _reaches(beams[proposal[1]], proposal[2])
-        if outcome not in reached:
-            reached.add(outcome)
-            chosen.setdefault(proposal[1], []).append(proposal)
-            if len(reached) == width:
-                break
+    chosen: dict[int, list[tuple[Place, float, int, float]]] = {}  # beam -> (place, score, token, logprob)
+    reached: set[bytes] = set()  # where the chosen proposals stand
+    slots: dict[bytes, int] = {}  # the texts they lead to, each with how many paths to it were chosen
+    beaten: set[int] = set()  # beams another path to the same text has beaten
+    for score, i, token, logprob, place in proposals:
+        if i in beaten or place.now in reached:
+            continue
+        if slots.get(place.goal, 0) >= _PATHS or (place.goal not in slots and len(slots) == width):
+            continue
+        earlier = [j for j, other in enumerate(beams) if j != i and j not in beaten and place.goal in other.passed]
+        if any(beams[j].passed[place.goal] >= score for j in earlier):
+            continue  # a likelier path has reached this text already
+        for j in earlier:
+            beaten.add(j)
+            for picked, *_ in chosen.pop(j, []):  # only by rounding: a beam's proposals score below its past
+                reached.discard(picked.now)
+                slots[picked.goal] -= 1
+                if not slots[picked.goal]:
+                    del slots[picked.goal]
+        reached.add(place.now)
+        slots[place.goal] = slots.get(place.goal, 0) + 1
+        chosen.setdefault(i, []).append((place, score, token, logprob))
     for i, beam in enumerate(beams):
         if i not in chosen:
             _drop(beam, runs)
@@ -96,8 +131,9 @@ def _step(decoder: Decoder, beams: list[Beam], width: int, settings: DecoderSett
     for i, picks in chosen.items():
         family = [beams[i]] + [_fork(beams[i]) for _ in picks[1:]]  # forked before the parent moves on
         runs.extend(beam.run for beam in family[1:])
-        for beam, (_, _, token, logprob) in zip(family, picks):
+        for beam, (place, score, token, logprob) in zip(family, picks):
             survivors.append(beam)
+            beam.passed[place.goal] = score
             if beam.hole is not None:
                 follow = beam.hole.cursor.take(token, logprob)
                 if follow is not None:
@@ -106,11 +142,30 @@ def _step(decoder: Decoder, beams: list[Beam], width: int, settings: DecoderSett
     if seqs:
         decoder.model.decode_step(seqs, tokens)
     for beam in survivors:
-        if beam.hole is not None and beam.hole.cursor.done:
-            hole = beam.hole
+        hole = beam.hole
+        if hole is not None and (hole.cursor.done or _settle_hole(hole)):
             beam.run.execution.resume(decoder.close_hole(beam.run, hole, hole.cursor.outcome))
             _enter(decoder, beam, settings, sampler)
     return _distinct(survivors, runs)
+
+
+def _extensions(hole: OpenHole, places: _Places, width: int, sampler: Sampler) -> list[tuple[int, float, Place]]:
+    """The hole's best next tokens (or drawn, for ``beam_sample``), each with its log-probability and place,
+    leading to ``width`` distinct texts: tokens that lead to one place are one choice, so more are looked at until
+    ``width`` texts are found or no token is left."""
+    choices = hole.cursor.scores()
+    count = width
+    while True:
+        found: dict[bytes, tuple[int, float, Place]] = {}
+        positions = sampler.expand(choices.logits, count)
+        for at in positions:
+            token, logprob = choices.token(at), choices.logprob(at)
+            place = places.after(token)
+            if place.now not in found or found[place.now][1] < logprob:
+                found[place.now] = (token, logprob, place)
+        if len({place.goal for _, _, place in found.values()}) >= width or len(positions) < count:
+            return list(found.values())
+        count *= 2
 
 
 def _distinct(beams: list[Beam], runs: list[Run]) -> list[Beam]:
@@ -127,14 +182,67 @@ def _distinct(beams: list[Beam], runs: list[Run]) -> list[Beam]:
     return list(kept.values())
 
 
-def _reaches(beam: Beam, token: int) -> tuple[str, bytes, int, bool]:
-    """Where a proposal leads: the text, the hole's value, the hole, and whether the value is complete. Proposals
-    that lead to the same place by different tokens (" \n" or " " + "\n"; an end of text or a stop phrase) are
-    one hypothesis, and only the likeliest of them is kept."""
-    if beam.hole is None:
-        return beam.run.prompt.text, b"", -1, True
-    value, complete = beam.hole.cursor.preview(token)
-    return beam.run.prompt.text, value, beam.hole.event.site.index, complete
+@dataclass(frozen=True)
+class Place:
+    """Where a proposal leads (digests: every beam keeps the places it passed). ``now`` is where the beam stands
+    after the step: its prompt's text, the hole, its value and whether the value is complete. ``goal`` is the
+    value it must become when the constraint leaves it one way to go on (" d" under ``in [" dog", " cat"]`` has
+    the goal " dog", complete), else ``now``: paths with one goal are one text, whatever their tokens."""
+
+    now: bytes
+    goal: bytes
+
+
+# Paths to one text kept side by side in a step (" dog", and " d" whose rest the model has yet to score): the
+# next steps compare them and keep the likelier; they count as one of the n texts.
+_PATHS = 2
+
+
+class _Places:
+    """The places a beam's proposals lead to. Proposals that reach one place by different tokens (" \n" or " " +
+    "\n"; an end of text or a stop phrase) are one hypothesis."""
+
+    def __init__(self, beam: Beam) -> None:
+        self.beam = beam
+        self.prompt = hashlib.blake2b(beam.run.prompt.text.encode("utf-8", "surrogatepass"), digest_size=16)
+        if beam.hole is not None:
+            self.prompt.update(beam.hole.event.site.index.to_bytes(8, "little", signed=True))
+
+    def after(self, token: int) -> Place:
+        """The place taking ``token`` leads to (-1: the finished beam staying as it is)."""
+        hole = self.beam.hole
+        if hole is None:
+            here = self.prompt.digest()
+            return Place(here, here)
+        value, complete = hole.cursor.preview(token)
+        rest = None
+        if not complete:
+            value, complete, rest = _settled(hole.cursor, token, value)
+        now = self._digest(value, complete)
+        return Place(now, now if rest is None else self._digest(value + rest, True))
+
+    def _digest(self, value: bytes, complete: bool) -> bytes:
+        place = self.prompt.copy()
+        place.update(b"\1" if complete else b"\0")
+        place.update(value)
+        return place.digest()
+
+
+def _settled(cursor: HoleCursor, token: int, value: bytes) -> tuple[bytes, bool, bytes | None]:
+    """The value ``token`` leaves and whether it is complete, once :func:`_settle_hole` has run after it; and the
+    rest the constraint still forces on it when the model has that rest to score token by token (else None)."""
+    matcher = cursor.request.matcher
+    if matcher is None:
+        return value, False, None
+    state = matcher.advance(cursor.state, token)
+    if state < 0:
+        return value, False, None
+    forced = matcher.forced(state)
+    if matcher.sole(state) is not None:  # one token allowed: the next step takes it (see _settle_hole)
+        return value, False, forced
+    if forced is not None:
+        return value + forced, True, None
+    return value, matcher.only_end(state) and cursor.outcome.sampled + 1 >= cursor.request.min_tokens, None
 
 
 def _fork(beam: Beam) -> Beam:
@@ -142,7 +250,7 @@ def _fork(beam: Beam) -> Beam:
     hole = beam.hole
     if hole is not None:
         hole = OpenHole(hole.event, hole.plan, hole.cursor.copy(run.prompt.seq))
-    return Beam(run, hole, beam.value)
+    return Beam(run, hole, beam.value, dict(beam.passed))
 
 
 def _drop(beam: Beam, runs: list[Run]) -> None:

@@ -236,6 +236,41 @@ def test_json_is_masked_and_parsed(text, good):
         assert p.finish(text) == __import__("json").loads(text)
 
 
+
+@pytest.mark.parametrize("whitespace, good, bad", [
+    # The default: one line, spaced as json.dumps spaces it; no pretty-printing for a model to spend tokens on.
+    (None, ['{"a": 1, "b": [1, 2]}', ' {"a": {"c": null}}', "[]"],
+     ['{\n  "a": 1}', '{"a":1}', '{"a": 1,"b": [1]}', '{ "a": 1 }', '{"a": 1, "b": [1,  2]}', '[\n1]']),
+    ("none", ['{"a":1,"b":[1,2]}'], ['{"a": 1}', '{\n"a":1}']),
+    ("flexible", ['{\n  "a": 1,\n  "b": [\n    1, 2\n  ]\n}', '{"a":1}', '{ "a" : 1 }'],
+     ['{"a":' + " " * 3 + "1}", '{\n' + " " * 41 + '"a": 1}']),  # bounded all the same
+])
+def test_json_whitespace_is_compact_unless_the_query_asks(whitespace, good, bad):
+    option = f", whitespace={whitespace!r}" if whitespace else ""
+    for condition in (f"JSON(X{option})", f"JSON(X, S{option})"):
+        p = plan("X", condition, env={"S": {"type": ["object", "array"]}})
+        for text in good:
+            assert masked(p, text), (condition, text)
+            assert p.finish(text) == __import__("json").loads(text)
+        for text in bad:
+            assert not masked(p, text), (condition, text)
+
+
+def test_typed_holes_are_compact_json():
+    p = type_hole("dict[str, list[int]]", {})
+    assert masked(p, '{"a": [1, 2]}') and not masked(p, '{\n  "a": [1, 2]\n}')
+
+
+@pytest.mark.parametrize("condition, message", [
+    ('JSON(X, whitespace="pretty")', "whitespace must be one of 'compact', 'none', 'flexible'"),
+    ("JSON(X, whitespace=2)", "whitespace='compact' or 'none' or 'flexible'"),
+    ('GRAMMAR(X, G, whitespace="none")', "GRAMMAR takes no argument whitespace"),
+])
+def test_a_json_whitespace_that_does_not_exist_is_a_clear_error(condition, message):
+    with pytest.raises(ConstraintError) as info:
+        plan("X", condition, env={"G": ARITH})
+    assert message in info.value.message
+
 SCHEMA = {"type": "object", "additionalProperties": False, "required": ["name"],
           "properties": {"age": {"type": "integer", "minimum": 0, "maximum": 150}, "name": {"type": "string"},
                          "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 2},
@@ -243,7 +278,8 @@ SCHEMA = {"type": "object", "additionalProperties": False, "required": ["name"],
 
 
 @pytest.mark.parametrize("text, good", [
-    ('{"name": "Bo"}', True), ('{"age": 30, "name": "Bo"}', True), ('{"name":"Bo","tags":["a"], "score": 0.5}', True),
+    ('{"name": "Bo"}', True), ('{"age": 30, "name": "Bo"}', True), ('{"name": "Bo", "tags": ["a"], "score": 0.5}', True),
+    ('{"name":"Bo","tags":["a"]}', None),  # valid, but the mask writes a space after each comma and colon
     ('{"name": "Bo", "age": 3}', None),  # valid, but the mask writes the properties in the schema's order
     ('{"age": 3}', False), ('{"age": 151, "name": "Bo"}', False), ('{"name": "Bo", "tags": ["a", "b", "a"]}', False),
     ('{"name": "Bo", "score": 1}', False),

@@ -113,3 +113,23 @@ def test_a_pydantic_model_hole_returns_a_model(smollm2) -> None:
     city = lmlang.generate('A city as JSON: {"name": "Paris", "population": 2100000}\nAnother city as JSON:', City,
                            model="smollm2", max_tokens=40)
     assert isinstance(city, City) and city.population >= 0
+
+
+PERSON = {"type": "object", "additionalProperties": False, "required": ["name", "age", "tags"],
+          "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"},
+                         "tags": {"type": "array", "items": {"type": "string", "maxLength": 12}, "maxItems": 3}}}
+PRETTY = json.dumps({"name": "Ann", "age": 31, "tags": ["chess", "tea"]}, indent=2)
+
+
+@pytest.mark.parametrize("whitespace", ["", ', whitespace="flexible"'])
+def test_a_schema_value_is_compact_even_after_a_pretty_printed_example(smollm2, whitespace: str) -> None:
+    query = lmlang.compile('argmax\n"A person as JSON:\\n{EX}\\nAnother person as JSON:\\n[X]" where JSON(X, S%s)\n'
+                           % whitespace)
+    result = query.run("smollm2", S=PERSON, EX=PRETTY, decoder_args={"max_tokens": 64})
+    value = result.variables["X"]
+    jsonschema.validate(value, PERSON)
+    text = result.prompt.split("Another person as JSON:\n")[-1]
+    if whitespace:  # asked for: the model follows the example's line breaks and indents
+        assert "\n" in text
+    else:
+        assert text == json.dumps(value, ensure_ascii=False)
