@@ -324,7 +324,8 @@ def main() -> None:
 
 
 def print_whole_process(args: argparse.Namespace) -> None:
-    print("| model | whole `lmlang run`, 200 tokens | llama-cpp-python process, 200 tokens | lmlang ÷ llama-cpp-python |")
+    print("| model | whole `lmlang run`, 200 tokens | llama-cpp-python process, 200 tokens "
+          "| lmlang ÷ llama-cpp-python |")
     print("|---|---|---|---|")
     for name in args.models:
         row = whole_process(name, args.repeats, 200)

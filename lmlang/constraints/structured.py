@@ -31,9 +31,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
-import referencing
-
 from lmlang.errors import ConstraintError, LmlangWarning, NotEnforcedError
 from lmlang.masks import grammar as engine
 from lmlang.source import Span
@@ -104,6 +101,9 @@ def parse_json(text: str) -> Any:
 def validation_problem(schema: Any, value: Any) -> str | None:
     """Why ``value`` is invalid under ``schema`` according to jsonschema (None: valid). References are resolved
     inside the schema only: nothing is fetched."""
+    import jsonschema  # here, as in json_structure: only schemas need it, and it costs every start 0.1 s
+    import referencing
+
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     validator = cls(schema, registry=referencing.Registry(), format_checker=cls.FORMAT_CHECKER)
     try:
@@ -134,6 +134,8 @@ def json_structure(schema: Any, source: str, span: Span | None, strict: bool = T
     if schema is not None and not isinstance(schema, (dict, bool)):
         raise ConstraintError(span, f"JSON's schema must be a JSON schema (a dict or its JSON text), not {schema!r}")
     if schema is not None and not isinstance(schema, bool):
+        import jsonschema  # here: importing it costs every start (the CLI's too) a tenth of a second
+
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         try:
             cls.check_schema(schema)

@@ -141,11 +141,12 @@ class HoleCursor:
         self.value += forced
         self.outcome.steps.append((forced, 0.0, True, None))
         _settle(self.seq, self.start, self.outcome, bytes(self.value), retokenize=True)
-        if len(self.outcome.tokens) > self.request.limit:
-            raise ConstraintError(self.request.span, f"the value of {self.request.var} can only be "
-                                                     f"{bytes(self.value).decode('utf-8', 'replace')!r}, which takes "
-                                                     f"{len(self.outcome.tokens)} tokens, over its limit of "
-                                                     f"{self.request.limit}: raise max_tokens or loosen its constraints")
+        request = self.request
+        if len(self.outcome.tokens) > request.limit:
+            text = bytes(self.value).decode("utf-8", "replace")
+            raise ConstraintError(request.span, f"the value of {request.var} can only be {text!r}, which takes "
+                                                f"{len(self.outcome.tokens)} tokens, over its limit of "
+                                                f"{request.limit}: raise max_tokens or loosen its constraints")
         self._finish(len(forced))
         return True
 
@@ -181,7 +182,8 @@ class HoleCursor:
                 following = matcher.advance(state, token)
                 before = len(value)
                 value += pieces[token]
-                if following < 0 or count + 1 >= self.request.limit or self._stop_in(value, before, count + 1) is not None:
+                ends = count + 1 >= self.request.limit or self._stop_in(value, before, count + 1) is not None
+                if following < 0 or ends:
                     return chain
                 chain.append(token)
                 state, count = following, count + 1

@@ -463,7 +463,8 @@ class Model:
         done = llama.llama_state_seq_set_data(self._ctx, saved.data, len(saved.data), seq.seq_id)
         if done != len(saved.data):
             seq.release()
-            raise ModelError(None, f"llama.cpp could not restore a saved sequence of {self.name} (no room in the cache?)")
+            raise ModelError(None, f"llama.cpp could not restore a saved sequence of {self.name} "
+                                   "(no room in the cache?)")
         self._pristine = False
         if keep < length:
             llama.llama_memory_seq_rm(self._memory, seq.seq_id, keep, -1)
