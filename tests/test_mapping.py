@@ -16,23 +16,11 @@ import pytest
 import lmlang
 from lmlang.cli import main
 from lmlang.errors import InputError
+from maprows import read_lines, without_time, write_rows
 
 SUM = '"Q: What is {a} plus {b}?\\nA: [N]" where INT(N) and len(TOKENS(N)) < 4\n'
 ROWS = [{"id": f"r{i}", "a": i, "b": 2 * i} for i in range(6)]
 ROOT = Path(__file__).parent.parent
-
-
-def _write(path: Path, rows: list) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def _lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def _without_time(lines: list[dict]) -> list[dict]:
-    return [{k: v for k, v in line.items() if k != "stats"} for line in lines]
 
 
 @pytest.fixture
@@ -45,9 +33,9 @@ def query_file(tmp_path: Path) -> Path:
 @pytest.mark.model
 def test_map_writes_a_line_per_row_in_order_and_reports_failed_rows(smollm2, tmp_path, query_file, capsys) -> None:
     rows = ROWS[:3] + [{"id": "bad", "a": 1}] + ROWS[3:5]
-    data, out = _write(tmp_path / "rows.jsonl", rows), tmp_path / "results.jsonl"
+    data, out = write_rows(tmp_path / "rows.jsonl", rows), tmp_path / "results.jsonl"
     assert main(["map", str(query_file), "--data", str(data), "--out", str(out), "--concurrency", "3"]) == 1
-    lines = _lines(out)
+    lines = read_lines(out)
     assert [line["index"] for line in lines] == list(range(len(rows)))
     assert [line["id"] for line in lines] == [r["id"] for r in rows]
     assert "the row has no field b" in lines[3]["error"] and "variables" not in lines[3]
@@ -60,25 +48,25 @@ def test_map_writes_a_line_per_row_in_order_and_reports_failed_rows(smollm2, tmp
     assert "1 row failed" in err and ("row/s" in err or "s/row" in err)
     # run again: everything is there, nothing runs, and the failure is still reported
     assert main(["map", str(query_file), "--data", str(data), "--out", str(out)]) == 1
-    assert _lines(out) == lines
+    assert read_lines(out) == lines
 
 
 @pytest.mark.model
 def test_a_job_cut_short_resumes_to_the_same_file(smollm2, tmp_path, query_file) -> None:
-    data = _write(tmp_path / "rows.jsonl", ROWS)
+    data = write_rows(tmp_path / "rows.jsonl", ROWS)
     whole, cut = tmp_path / "whole.jsonl", tmp_path / "cut.jsonl"
     assert main(["map", str(query_file), "--data", str(data), "--out", str(whole)]) == 0
     text = whole.read_text(encoding="utf-8")
     kept = text.splitlines(keepends=True)[:2]
     cut.write_text("".join(kept) + text.splitlines()[2][:25], encoding="utf-8")  # a line half written
     assert main(["map", str(query_file), "--data", str(data), "--out", str(cut), "-c", "2"]) == 0
-    assert _without_time(_lines(cut)) == _without_time(_lines(whole))
+    assert without_time(read_lines(cut)) == without_time(read_lines(whole))
 
 
 @pytest.mark.model
 @pytest.mark.slow
 def test_a_killed_job_resumes_to_the_same_file(smollm2, tmp_path, query_file) -> None:
-    data = _write(tmp_path / "rows.jsonl", ROWS)
+    data = write_rows(tmp_path / "rows.jsonl", ROWS)
     whole, killed = tmp_path / "whole.jsonl", tmp_path / "killed.jsonl"
     assert main(["map", str(query_file), "--data", str(data), "--out", str(whole)]) == 0
     command = [sys.executable, "-m", "lmlang", "map", str(query_file), "--data", str(data), "--out", str(killed)]
@@ -91,9 +79,9 @@ def test_a_killed_job_resumes_to_the_same_file(smollm2, tmp_path, query_file) ->
         time.sleep(0.05)
     job.send_signal(signal.SIGKILL)
     job.wait(30)
-    assert len(_lines(killed)) < len(ROWS) or job.returncode == 0
+    assert len(read_lines(killed)) < len(ROWS) or job.returncode == 0
     assert main(["map", str(query_file), "--data", str(data), "--out", str(killed)]) == 0
-    assert _without_time(_lines(killed)) == _without_time(_lines(whole))
+    assert without_time(read_lines(killed)) == without_time(read_lines(whole))
 
 
 @pytest.mark.model
@@ -132,8 +120,8 @@ def test_bad_data_is_a_usage_error_naming_the_line(tmp_path, query_file, capsys)
 
 
 def test_an_output_of_other_data_is_not_resumed(tmp_path, query_file, capsys) -> None:
-    data = _write(tmp_path / "rows.jsonl", ROWS[:2])
-    out = _write(tmp_path / "results.jsonl", [{"index": 5, "id": "x", "error": "e"}])
+    data = write_rows(tmp_path / "rows.jsonl", ROWS[:2])
+    out = write_rows(tmp_path / "results.jsonl", [{"index": 5, "id": "x", "error": "e"}])
     assert main(["map", str(query_file), "--data", str(data), "--out", str(out)]) == 2
     assert "written for other data" in capsys.readouterr().err
 

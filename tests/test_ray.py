@@ -3,7 +3,6 @@ the same way and reports failed rows the same way; without Ray, a clear usage er
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 import lmlang
 from lmlang.cli import main
 from lmlang.errors import InputError
+from maprows import read_lines, without_time, write_rows
 
 SUM = '"Q: What is {a} plus {b}?\\nA: [N]" where INT(N) and len(TOKENS(N)) < 4\n'
 ROWS = [{"id": "r0", "a": 1, "b": 2}, {"id": "r1", "a": 3, "b": 4}, {"id": "bad", "a": 5}, {"id": "r3", "a": 6, "b": 1}]
@@ -28,19 +28,6 @@ class Sum:
 return S
 """
 ROOT = Path(__file__).parent.parent
-
-
-def _write(path: Path, rows: list) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def _lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def _without_time(lines: list[dict]) -> list[dict]:
-    return [{k: v for k, v in line.items() if k != "stats"} for line in lines]
 
 
 @pytest.fixture(scope="module")
@@ -74,15 +61,15 @@ def query_file(tmp_path: Path) -> Path:
 
 @pytest.mark.model
 def test_a_job_on_ray_writes_the_local_file_and_resumes(cluster, smollm2, tmp_path, query_file, capsys) -> None:
-    data = _write(tmp_path / "rows.jsonl", ROWS)
+    data = write_rows(tmp_path / "rows.jsonl", ROWS)
     local, remote = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
     assert main(["map", str(query_file), "--data", str(data), "--out", str(local)]) == 1
     capsys.readouterr()
     assert main(["map", str(query_file), "--data", str(data), "--out", str(remote), "--ray", "-c", "2"]) == 1
     err = capsys.readouterr().err
     assert "1 row failed" in err and ("row/s" in err or "s/row" in err) and "4/4" in err
-    assert _without_time(_lines(remote)) == _without_time(_lines(local))
-    assert "the row has no field b" in _lines(remote)[2]["error"]
+    assert without_time(read_lines(remote)) == without_time(read_lines(local))
+    assert "the row has no field b" in read_lines(remote)[2]["error"]
     # cut short after two rows, the last line half written: the re-run keeps those two and runs the other two
     text = remote.read_text(encoding="utf-8")
     kept = "".join(text.splitlines(keepends=True)[:2])
@@ -90,7 +77,7 @@ def test_a_job_on_ray_writes_the_local_file_and_resumes(cluster, smollm2, tmp_pa
     assert main(["map", str(query_file), "--data", str(data), "--out", str(remote), "--ray"]) == 1
     assert " 2/4" in capsys.readouterr().err  # the bar starts at the rows already there
     assert remote.read_text(encoding="utf-8").startswith(kept)
-    assert _without_time(_lines(remote)) == _without_time(_lines(local))
+    assert without_time(read_lines(remote)) == without_time(read_lines(local))
 
 
 @pytest.mark.model
@@ -107,16 +94,16 @@ def test_query_map_on_ray_yields_what_it_yields_locally(cluster, smollm2) -> Non
 def test_a_class_the_query_defines_is_written_as_on_one_machine(cluster, smollm2, tmp_path) -> None:
     query = tmp_path / "typed.lmq"
     query.write_text(TYPED, encoding="utf-8")
-    data, local, remote = _write(tmp_path / "rows.jsonl", ROWS[:1]), tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    data, local, remote = write_rows(tmp_path / "rows.jsonl", ROWS[:1]), tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
     assert main(["map", str(query), "--data", str(data), "--out", str(local)]) == 0
     assert main(["map", str(query), "--data", str(data), "--out", str(remote), "--ray"]) == 0
-    assert _without_time(_lines(remote)) == _without_time(_lines(local))
-    assert "Sum(n=" in _lines(remote)[0]["return"]
+    assert without_time(read_lines(remote)) == without_time(read_lines(local))
+    assert "Sum(n=" in read_lines(remote)[0]["return"]
 
 
 def test_without_ray_the_error_says_how_to_install_it(tmp_path, query_file, monkeypatch, capsys) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
-    data, out = _write(tmp_path / "rows.jsonl", ROWS), tmp_path / "results.jsonl"
+    data, out = write_rows(tmp_path / "rows.jsonl", ROWS), tmp_path / "results.jsonl"
     assert main(["map", str(query_file), "--data", str(data), "--out", str(out), "--ray"]) == 2
     err = capsys.readouterr().err
     assert "pip install 'lmlang[ray]'" in err and "Traceback" not in err
