@@ -46,6 +46,7 @@ class FakeModel:
         self._ids = {piece: i for i, piece in enumerate(pieces) if i}
         self._longest = max(len(p) for p in pieces)
         self.decode_calls = 0  # batched evaluations, as llama_decode calls would be
+        self.pristine = False  # it saves no states, so every prompt is evaluated (lmlang.models.kvcache)
         self.live_sequences = 0
 
     def __repr__(self) -> str:

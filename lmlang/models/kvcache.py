@@ -63,7 +63,7 @@ class PromptCache:
         """A new sequence holding ``tokens`` with its logits, and how many tokens had to be evaluated."""
         model = self.model
         tokens = list(tokens)
-        usable = self.budget > 0 and hasattr(model, "restore") and model.pristine
+        usable = self.budget > 0 and model.pristine
         found, keep = self._best(tokens) if usable else (None, 0)
         restored = keep
         if found is None:

@@ -92,7 +92,7 @@ def test_restoring_needs_an_empty_cache_and_a_block_boundary(smollm2) -> None:
         assert seq.logits() is saved.logits
 
 
-def test_without_a_restore_method_the_cache_evaluates_everything() -> None:
+def test_a_model_that_saves_no_states_evaluates_every_prompt() -> None:
     from fakemodel import FakeModel
 
     fake = FakeModel(["a"], lambda text: {"<eos>": 1.0})
