@@ -1,4 +1,5 @@
-"""JSON-lines files for the map tests: rows in, results out (timings left out, which differ run to run)."""
+"""Files for the map tests: the query they map, JSON-lines rows in and results out (timings left out, which
+differ run to run)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,13 @@ def read_lines(path: Path) -> list[dict]:
 
 def without_time(lines: list[dict]) -> list[dict]:
     return [{k: v for k, v in line.items() if k != "stats"} for line in lines]
+
+
+SUM = '"Q: What is {a} plus {b}?\\nA: [N]" where INT(N) and len(TOKENS(N)) < 4\n'
+
+
+def write_query(folder: Path) -> Path:
+    """The query file both map paths run: an integer sum per row."""
+    path = folder / "sum.lmq"
+    path.write_text(SUM, encoding="utf-8")
+    return path

@@ -16,18 +16,15 @@ import pytest
 import lmlang
 from lmlang.cli import main
 from lmlang.errors import InputError
-from maprows import read_lines, without_time, write_rows
+from maprows import SUM, read_lines, without_time, write_query, write_rows
 
-SUM = '"Q: What is {a} plus {b}?\\nA: [N]" where INT(N) and len(TOKENS(N)) < 4\n'
 ROWS = [{"id": f"r{i}", "a": i, "b": 2 * i} for i in range(6)]
 ROOT = Path(__file__).parent.parent
 
 
 @pytest.fixture
 def query_file(tmp_path: Path) -> Path:
-    path = tmp_path / "sum.lmq"
-    path.write_text(SUM, encoding="utf-8")
-    return path
+    return write_query(tmp_path)
 
 
 @pytest.mark.model

@@ -13,9 +13,8 @@ import pytest
 import lmlang
 from lmlang.cli import main
 from lmlang.errors import InputError
-from maprows import read_lines, without_time, write_rows
+from maprows import SUM, read_lines, without_time, write_query, write_rows
 
-SUM = '"Q: What is {a} plus {b}?\\nA: [N]" where INT(N) and len(TOKENS(N)) < 4\n'
 ROWS = [{"id": "r0", "a": 1, "b": 2}, {"id": "r1", "a": 3, "b": 4}, {"id": "bad", "a": 5}, {"id": "r3", "a": 6, "b": 1}]
 # A class the query defines is sent back from a worker by value: its results are written as on one machine.
 TYPED = """from dataclasses import dataclass
@@ -54,9 +53,7 @@ def cluster() -> Iterator[None]:
 
 @pytest.fixture
 def query_file(tmp_path: Path) -> Path:
-    path = tmp_path / "sum.lmq"
-    path.write_text(SUM, encoding="utf-8")
-    return path
+    return write_query(tmp_path)
 
 
 @pytest.mark.model
