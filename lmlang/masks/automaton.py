@@ -94,9 +94,10 @@ class Automaton:
         """The bytes every value from ``state`` goes on with before it may end or branch (b"": none)."""
         found = self._forced_text.get(state)
         if found is None:
-            out, at = bytearray(), state
+            out, at, seen = bytearray(), state, set()
             degree, rows, accept = self.out_degree, self.rows, self.accept
-            while not accept[at] and degree[at] == 1 and len(out) < 256:
+            while not accept[at] and degree[at] == 1 and at not in seen:
+                seen.add(at)
                 byte = next(b for b, to in enumerate(rows[at]) if to != DEAD)
                 out.append(byte)
                 at = rows[at][byte]
@@ -104,20 +105,14 @@ class Automaton:
         return found
 
     def _only_continuation(self, state: int) -> bytes | None:
-        out = bytearray()
-        seen = set()
-        while state not in seen:
-            seen.add(state)
-            live = np.flatnonzero(self.table[state])
-            if self.accept[state]:
-                # Going on only into "anything goes" (a stop phrase was written: the value ends here anyway).
-                ends = len(live) == 0 or all(self._universal(int(t)) for t in set(self.table[state, live].tolist()))
-                return bytes(out) if out and ends else None
-            if len(live) != 1:
-                return None
-            out.append(int(live[0]))
-            state = int(self.table[state, live[0]])
-        return None
+        out = self.forced_text(state)
+        end = self.step(state, out)
+        if not out or not self.accept[end]:  # nothing forced, or a branch (or a loop) before the value may end
+            return None
+        # Going on only into "anything goes" (a stop phrase was written: the value ends here anyway).
+        live = np.flatnonzero(self.table[end])
+        ends = len(live) == 0 or all(self._universal(int(t)) for t in set(self.table[end, live].tolist()))
+        return out if ends else None
 
     def _universal(self, state: int) -> bool:
         return bool(self.accept[state]) and bool((self.table[state] == state).all())

@@ -154,7 +154,7 @@ def tokenizer(vocab: Vocabulary) -> Any:
 # ------------------------------------------------------------------------------------------ matching
 
 class _Node:
-    __slots__ = ("parent", "token", "regular", "parsers", "children")
+    __slots__ = ("parent", "token", "regular", "parsers", "children", "forced")
 
     def __init__(self, parent: int, token: int, regular: int) -> None:
         self.parent = parent
@@ -162,6 +162,7 @@ class _Node:
         self.regular = regular  # the regular matcher's state
         self.parsers: list[Any] | None = None  # one llguidance matcher per grammar, advanced to this node
         self.children: dict[int, int] = {}
+        self.forced: bytes | None = None  # what the grammars force from here, once asked
 
 
 class GrammarMatcher:
@@ -226,10 +227,8 @@ class GrammarMatcher:
 
     def sole(self, state: int) -> int | None:
         """The one token allowed next, when exactly one is and the value may not end here; else None."""
-        if state <= 0 or self.accepts(state):
-            return None
         # One allowed token means its bytes are forced: where no grammar forces a byte, the mask is not needed.
-        if not any(parser.compute_ff_bytes() for parser in self._parsers(state)):
+        if not self.forced_text(state):
             return None
         ids = self.ids(state)
         return int(ids[0]) if len(ids) == 1 else None
@@ -239,7 +238,11 @@ class GrammarMatcher:
         them (b"": none); the regular constraints are checked token by token by ``advance``."""
         if state <= 0 or self.accepts(state):
             return b""
-        return max((bytes(parser.compute_ff_bytes()) for parser in self._parsers(state)), key=len, default=b"")
+        node = self._nodes[state]
+        assert node is not None
+        if node.forced is None:
+            node.forced = max((bytes(p.compute_ff_bytes()) for p in self._parsers(state)), key=len, default=b"")
+        return node.forced
 
     def only_end(self, state: int) -> bool:
         """Whether the value is complete here and nothing may extend it."""
