@@ -64,10 +64,26 @@ def load(name: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = 
         if model is None:
             _init_backend()
             choice = hardware.choose(system_info(), requested=extra_buffer_types)
-            model = Model(display, path, n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 1,
+            model = Model(display, path, n_ctx=n_ctx, n_threads=n_threads or threads_from_environment(),
                           n_seq_max=n_seq_max, buffers=choice)
             _models[key] = model
     return model
+
+
+THREADS_VARIABLE = "LMLANG_THREADS"
+
+
+def threads_from_environment(environ: dict[str, str] | None = None) -> int:
+    """The threads llama.cpp computes with: ``LMLANG_THREADS`` when set (to share a machine with other work),
+    else one per CPU."""
+    environ = dict(os.environ) if environ is None else environ
+    setting = environ.get(THREADS_VARIABLE, "").strip()
+    if not setting:
+        return os.cpu_count() or 1
+    if not setting.isdigit() or int(setting) < 1:
+        raise UsageError(None, f"{THREADS_VARIABLE}={setting!r} is not a number of threads: "
+                               "use a whole number, 1 or more")
+    return int(setting)
 
 
 def plain_llama(model: Model, **options: object) -> llama.Llama:

@@ -9,7 +9,9 @@ import shutil
 import pytest
 
 import lmlang
+from lmlang.errors import UsageError
 from lmlang.models import hardware
+from lmlang.models.llama import threads_from_environment
 
 AMX_BUILD = "CPU : SSE3 = 1 | AVX2 = 1 | AVX512 = 1 | AMX_INT8 = 1 | LLAMAFILE = 1 | REPACK = 1 |"
 PLAIN_BUILD = "CPU : SSE3 = 1 | AVX2 = 1 | AVX512 = 1 | LLAMAFILE = 1 | REPACK = 1 |"
@@ -121,3 +123,11 @@ def test_the_load_option_is_public(tmp_path: pathlib.Path) -> None:
         assert 1 <= result.stats.generated_tokens <= 2
     finally:
         lmlang.unload(path)
+
+
+def test_threads_come_from_the_environment_when_set() -> None:
+    assert threads_from_environment({}) == (os.cpu_count() or 1)
+    assert threads_from_environment({"LMLANG_THREADS": " 3 "}) == 3
+    for bad in ("0", "two", "-1", "1.5"):
+        with pytest.raises(UsageError, match="LMLANG_THREADS"):
+            threads_from_environment({"LMLANG_THREADS": bad})
