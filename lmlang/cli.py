@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="run on a Ray cluster: the one at ADDRESS (head:6379), else a new local one "
                              "(needs pip install 'lmlang[ray]')")
     mapper.add_argument("--model", "-m", help="model alias or .gguf path; overrides 'from'")
+    mapper.add_argument("--deterministic", action="store_true",
+                        help="run the rows one at a time on each model, each exactly as alone (no shared batches)")
     mapper.add_argument("--seed", type=int, help="seed of the sampling decoders")
     mapper.add_argument("--decoder", help="override the decoder clause, e.g. argmax or sample")
     mapper.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
@@ -199,7 +201,8 @@ def _map(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UsageError(None, f"--concurrency takes a number of rows at once, at least 1 (got {args.concurrency})")
     failed = map_file(query, args.data, args.out, args.model, concurrency=args.concurrency, decoder=args.decoder,
-                      decoder_args={"seed": args.seed} if args.seed is not None else {}, ray=args.ray)
+                      decoder_args={"seed": args.seed} if args.seed is not None else {}, ray=args.ray,
+                      deterministic=args.deterministic)
     if failed:
         print(f"error: {failed} row{'s' if failed > 1 else ''} failed: see the \"error\" of their lines in {args.out}",
               file=sys.stderr)

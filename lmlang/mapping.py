@@ -4,9 +4,9 @@
 Lines or CSV file, one output line per row written as soon as the rows before it are, so that an interrupted job
 leaves a valid file and the same command resumes it.
 
-Runs on one model take turns (see lmlang.concurrency), so more threads than models do not make a job faster yet;
-they do keep a model busy while the rows' own Python runs or results are written. With ``ray=``, the rows run on
-a Ray cluster instead (lmlang.cluster), one worker per node, and come back here in the same order.
+The runs of rows on one model share its decode steps (lmlang.models.batching): ``concurrency`` rows at a time
+advance together, one llama.cpp batch per step, which costs little more than one row alone. With ``ray=``, the
+rows run on a Ray cluster instead (lmlang.cluster), one worker per node, and come back here in the same order.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from lmlang.syntax import ast
 Outcome = Any  # Result | list[Result] | Exception: what one row's run gave
 
 # Parameters of Query.run that a row's field must not be mistaken for.
-_RUN_PARAMETERS = {"model", "decoder", "decoder_args", "on_text", "reuse_prompts"}
+_RUN_PARAMETERS = {"model", "decoder", "decoder_args", "on_text", "reuse_prompts", "deterministic"}
 
 
 @dataclass(frozen=True)

@@ -80,9 +80,14 @@ class Query:
 
     def run(self, /, model: str | None = None, *, decoder: str | None = None,
             decoder_args: Mapping[str, Any] | None = None, on_text: TextSink | None = None,
-            reuse_prompts: bool = False, session: Session | None = None, **inputs: Any) -> Result | list[Result]:
+            reuse_prompts: bool = False, deterministic: bool = False, session: Session | None = None,
+            **inputs: Any) -> Result | list[Result]:
         """Run the query. ``model`` overrides the ``from`` clause; ``decoder``/``decoder_args`` override the
         decoder clause. A decoder asked for ``n > 1`` results returns a list.
+
+        Runs on several threads at once share the model's decode steps (continuous batching), which can turn a
+        near tie: ``deterministic`` runs alone on the model instead (waiting for the runs in progress), so the
+        result is exactly that of a run with nothing else going on.
 
         ``reuse_prompts``: start from the prompts earlier runs left in the model's cache instead of an empty
         cache. Faster when runs share a long prefix (few-shot examples), but the result may then differ from a
@@ -98,7 +103,7 @@ class Query:
         reuse = reuse_prompts or bool(settings.cache)
         results = (session or default_session()).run(program, inputs, settings, model or self.model_for(inputs),
                                                       on_text=on_text, reuse_prompts=reuse,
-                                                      multi_model=self.multi_model)
+                                                      multi_model=self.multi_model, deterministic=deterministic)
         return results if settings.results > 1 else results[0]
 
     async def arun(self, model: str | None = None, **options: Any) -> Result | list[Result]:
@@ -111,7 +116,8 @@ class Query:
         """Run the query once per row (a mapping of its inputs; fields it does not read are left out) on
         ``concurrency`` threads, yielding the results in the rows' order. A row whose run fails yields its
         exception and the others go on (``errors="raise"``: the exception is raised when its row's turn comes).
-        ``options`` are ``run``'s. Runs on one model take turns, so more threads do not yet run faster."""
+        ``options`` are ``run``'s. The runs on one model share its decode steps, so several rows cost little more
+        than one (``deterministic=True``: one at a time, each exactly as alone)."""
         if errors not in ("return", "raise"):
             raise UsageError(None, f"errors is 'return' or 'raise', not {errors!r}")
         for item in map_rows(self, rows, model, concurrency=concurrency, **options):
@@ -194,15 +200,23 @@ def score(prompt: str, continuations: Sequence[str], model: str | None = None, *
                                                       reuse_prompts=reuse_prompts)
 
 
-def load(model: str | None = None, *, extra_buffer_types: bool | None = None) -> None:
+def load(model: str | None = None, *, extra_buffer_types: bool | None = None, n_ctx: int | None = None,
+         n_seq_max: int | None = None) -> None:
     """Load a model now (an alias or a .gguf path; ``None``: the default) instead of on its first query.
+
+    ``n_ctx``: the tokens of its context (default 4096), shared by the runs in flight on it; ``n_seq_max``: how
+    many sequences they may use at once (default 16; a run uses one, more for ``sample(n)`` and beams), runs
+    that find none free wait for one.
 
     ``extra_buffer_types``: let llama.cpp repack the weights into its faster CPU layouts (True) or not (False);
     ``None`` decides by the machine, as the environment variable ``LMLANG_EXTRA_BUFFER_TYPES`` may too: off where
     llama.cpp's AMX kernels would run, since they crash (README, "Troubleshooting"). A model already loaded keeps
     its buffers: unload it first to change them.
     """
-    default_session().load(model, extra_buffer_types=extra_buffer_types)
+    for name, size in (("n_ctx", n_ctx), ("n_seq_max", n_seq_max)):
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+            raise UsageError(None, f"{name} is a whole number, 1 or more (got {size!r})")
+    default_session().load(model, extra_buffer_types=extra_buffer_types, n_ctx=n_ctx, n_seq_max=n_seq_max)
 
 
 def unload(model: str | None = None) -> None:

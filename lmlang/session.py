@@ -64,13 +64,15 @@ class Session:
 
         return llama.load(name)
 
-    def load(self, model: str | None = None, *, extra_buffer_types: bool | None = None) -> Any:
-        """Load ``model`` now instead of on its first run (``extra_buffer_types``: see ``lmlang.load``)."""
+    def load(self, model: str | None = None, *, extra_buffer_types: bool | None = None, n_ctx: int | None = None,
+             n_seq_max: int | None = None) -> Any:
+        """Load ``model`` now instead of on its first run (the options: see ``lmlang.load``)."""
         if self._given is not None:
             return self.model(model)
         from lmlang.models import llama
 
-        return llama.load(model, extra_buffer_types=extra_buffer_types)
+        sizes = {"n_seq_max": n_seq_max} if n_seq_max is not None else {}
+        return llama.load(model, extra_buffer_types=extra_buffer_types, n_ctx=n_ctx, **sizes)
 
     def resolve(self, model: str | None) -> None:
         """Nothing if ``model`` names a model of this session (without loading it), else a ModelError."""
@@ -84,9 +86,10 @@ class Session:
     def decoder(self, model: Any) -> Decoder:
         """This session's decoder of a loaded ``model``: one per model, so its prompts are shared across runs.
 
-        Inside a run, the run takes the model's lock here (runs on one model take turns: see lmlang.concurrency)
-        and, when it is a fresh run, empties the model's cache, so that the result does not depend on what ran
-        before it (llama.cpp's logits depend slightly on the cache's layout, enough to turn a near tie)."""
+        Inside a run, the run takes the model's lock here (shared with the runs on other threads, whose decodes
+        it joins, or alone for a deterministic run: see lmlang.concurrency) and, when it is a fresh run alone on
+        the model, empties the model's cache, so that the result does not depend on what ran before it
+        (llama.cpp's logits depend slightly on the cache's layout, enough to turn a near tie)."""
         with self._decoders_lock:
             self._forget_closed()
             found = self._decoders.get(id(model))
@@ -101,7 +104,7 @@ class Session:
 
         # A fresh run lets its idle sequences go when it ends: left in the cache, they would keep the next fresh
         # run (of any session) from finding it empty.
-        concurrency.use(model, clear, found.pool.clear)
+        concurrency.use(model, clear, found.pool.clear, getattr(model, "join_runs", None))
         return found
 
     def decoders(self) -> list[Decoder]:
@@ -121,11 +124,12 @@ class Session:
     # ------------------------------------------------------------------ runs
     def run(self, program: CompiledProgram, inputs: Mapping[str, Any], settings: DecoderSettings,
             model: str | None = None, *, on_text: TextSink | None = None, reuse_prompts: bool = False,
-            multi_model: bool = True) -> list[Result]:
+            multi_model: bool = True, deterministic: bool = False) -> list[Result]:
         """The results of ``program`` on ``model`` under ``settings``, by the strategy registered for its decoder.
         ``multi_model``: whether the program may use several models (False lets runs on other models go on
-        beside it; see lmlang.concurrency)."""
-        with concurrency.run_scope(fresh=not reuse_prompts, multi_model=multi_model):
+        beside it; see lmlang.concurrency). ``deterministic``: run alone on the model, outside the decodes it
+        would share with runs on other threads, so the result is exactly that of a run alone."""
+        with concurrency.run_scope(fresh=not reuse_prompts, multi_model=multi_model, deterministic=deterministic):
             return strategies.run(self.start(model), program, inputs, settings, on_text)
 
     def score_program(self, program: CompiledProgram, inputs: Mapping[str, Any], settings: DecoderSettings,

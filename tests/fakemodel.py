@@ -48,6 +48,10 @@ class FakeModel:
         self.decode_calls = 0  # batched evaluations, as llama_decode calls would be
         self.pristine = False  # it saves no states, so every prompt is evaluated (lmlang.models.kvcache)
         self.live_sequences = 0
+        self.shared_steps = 0  # it runs one thread at a time: no decode is ever shared
+
+    def others_running(self) -> bool:
+        return False
 
     def __repr__(self) -> str:
         return f"<FakeModel {self.name}: {self.n_vocab} tokens>"

@@ -227,3 +227,32 @@ def test_query_functions_are_awaitable(smollm2) -> None:
     assert values[:3] == ["Paris", "Paris", "Paris"]
     assert values[3].variables["CITY"] == " Paris"
     assert values[4] == "Paris"  # a query awaiting a query function on its own model: no deadlock
+
+
+@pytest.mark.model
+def test_runs_on_several_threads_share_decode_steps(smollm2) -> None:
+    alone = [query.run("smollm2", **inputs) for query, inputs in JOBS]
+    before = smollm2.shared_steps
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda job: job[0].run("smollm2", **job[1]), JOBS))
+    assert smollm2.shared_steps > before  # the runs did decode together
+    for i, result in enumerate(together):
+        assert _same_or_near_tie(alone[i], result), (JOBS[i][1], alone[i].variables, result.variables)
+
+
+@pytest.mark.model
+def test_a_deterministic_run_among_shared_ones_gets_exactly_what_it_gets_alone(smollm2) -> None:
+    query, inputs = JOBS[0]
+    alone = query.run("smollm2", **inputs)
+
+    def job(i: int) -> lmlang.Result:
+        if i % 3 == 0:
+            return query.run("smollm2", deterministic=True, **inputs)
+        other, other_inputs = JOBS[i % len(JOBS)]
+        return other.run("smollm2", **other_inputs)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(job, range(9)))
+    for result in results[::3]:
+        assert result.variables == alone.variables
+        assert [s.logprob for s in result.scores.values()] == [s.logprob for s in alone.scores.values()]

@@ -11,6 +11,11 @@ are bit for bit those of a run that evaluated everything (``tests/models/test_pr
 prompt restores the logits too and evaluates nothing. On a model with sliding-window layers, states are kept
 shorter than the window (see :meth:`PromptCache._longest_state`).
 
+**Runs on several threads** share decode steps (lmlang.models.batching), so their numbers are not those of a
+run alone anyway: while other runs use the model, a run restores the best saved prompt into the cache as it is
+(wherever there is room) instead of evaluating it, and saves nothing (a state computed beside other runs is not
+the one a run alone reaches).
+
 **Idle sequences (``reuse_prompts=True``).** :class:`SequencePool` also keeps the sequences of finished prompts
 in the cache, so that a cascade stage re-running a block, or a run that asks for it, forks one instead of
 evaluating a shared prefix again. Forking shares cells with other sequences, which changes the layout: exact,
@@ -19,10 +24,13 @@ but not bit for bit what a fresh run computes, hence opt-in across runs.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Any, Sequence as Seq
 
 import numpy as np
+
+from lmlang.errors import UsageError
 
 # The backend evaluates a sequence's tokens in llama_decode calls that start at multiples of this position.
 # llama.cpp's numbers for a token depend on how many tokens shared its call, so a fixed blocking makes what a run
@@ -51,6 +59,7 @@ class PromptCache:
         self.saved_tokens = 0  # prompt tokens those runs did not evaluate
         self._entries: OrderedDict[tuple[int, ...], _Entry] = OrderedDict()
         self._bytes = 0
+        self._lock = threading.Lock()  # runs on several threads start their prompts here
 
     @property
     def nbytes(self) -> int:
@@ -64,29 +73,37 @@ class PromptCache:
         model = self.model
         tokens = list(tokens)
         usable = self.budget > 0 and model.pristine
-        found, keep = self._best(tokens) if usable else (None, 0)
+        shared = self.budget > 0 and not usable and model.others_running()
+        with self._lock:
+            found, keep = self._best(tokens) if usable or shared else (None, 0)
+            if found is not None:
+                self._entries.move_to_end(tuple(found.saved.tokens))
+                self.hits += 1
+                self.saved_tokens += keep
         restored = keep
         if found is None:
             seq = model.new_sequence()
         else:
-            seq = model.restore(found.saved, keep)
-            self._entries.move_to_end(tuple(found.saved.tokens))
-            self.hits += 1
-            self.saved_tokens += keep
-        if not usable:
-            seq.append(tokens)
-            return seq, len(tokens)
+            try:
+                seq = model.restore(found.saved, keep, anywhere=shared)
+            except UsageError:  # another run evaluated something first: the cache is not empty any more
+                seq, restored, shared = model.new_sequence(), 0, True
+        if not usable or shared:
+            seq.append(tokens[restored:])
+            return seq, len(tokens) - restored
+        alone = model.shared_steps
         longest = self._longest_state()
         if len(tokens) <= longest:
             if keep < len(tokens):
                 seq.append(tokens[keep:])
-            if tuple(tokens) not in self._entries:
+            if tuple(tokens) not in self._entries and model.shared_steps == alone:
                 self._put(model.save(seq))
         else:  # the prompt's state would be cut to the window: its longest complete block prefix is saved instead
             boundary = longest // BLOCK * BLOCK
             if keep < boundary and tuple(tokens[:boundary]) not in self._entries:
                 seq.append(tokens[keep:boundary])
-                self._put(model.save(seq, with_logits=False))
+                if model.shared_steps == alone:
+                    self._put(model.save(seq, with_logits=False))
                 keep = boundary
             seq.append(tokens[keep:])
         return seq, len(tokens) - restored
@@ -120,6 +137,11 @@ class PromptCache:
         entry = _Entry(saved)
         if entry.nbytes > self.budget:
             return
+        with self._lock:
+            self._insert(entry)
+
+    def _insert(self, entry: _Entry) -> None:
+        saved = entry.saved
         key = tuple(saved.tokens)
         old = self._entries.pop(key, None)
         if old is not None:
@@ -132,8 +154,9 @@ class PromptCache:
 
     def clear(self) -> None:
         """Forget every saved prompt."""
-        self._entries.clear()
-        self._bytes = 0
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
 
 
 class SequencePool:
@@ -145,24 +168,30 @@ class SequencePool:
         self.capacity = capacity
         self.prompts = prompts if prompts is not None else PromptCache(model)
         self._idle: list[Any] = []
+        self._lock = threading.RLock()  # runs on several threads take and give back idle sequences
 
     def sequence_for(self, tokens: Seq[int]) -> tuple[Any, int]:
         """A sequence whose cache holds ``tokens``, and how many of them had to be evaluated."""
-        best, common = None, 0
-        for seq in self._idle:
-            shared = _common_prefix(seq.tokens, tokens)
-            if shared > common:
-                best, common = seq, shared
+        with self._lock:  # taken out of the pool while in use here, so that no other run releases it
+            best, common = None, 0
+            for seq in self._idle:
+                shared = _common_prefix(seq.tokens, tokens)
+                if shared > common:
+                    best, common = seq, shared
+            if best is not None:
+                self._idle.remove(best)
         if best is None:
             return self.prompts.start(tokens)
         rewound = 0
         if common == len(best.tokens):
-            self._idle.remove(best)
             seq = best
         else:
-            seq = best.fork()
-            seq.truncate(common)
-            rewound = 1  # the last kept token is evaluated again, for fresh logits
+            try:
+                seq = best.fork()
+                seq.truncate(common)
+                rewound = 1  # the last kept token is evaluated again, for fresh logits
+            finally:
+                self.give_back(best)
         if common < len(tokens):
             seq.append(list(tokens[common:]))
         evaluated = len(tokens) - common + rewound
@@ -170,14 +199,16 @@ class SequencePool:
 
     def give_back(self, seq: Any) -> None:
         """Keep ``seq`` for later runs to start from; the oldest idle one is released past capacity."""
-        self._idle.append(seq)
-        while len(self._idle) > self.capacity:
-            self._idle.pop(0).release()
+        with self._lock:
+            self._idle.append(seq)
+            while len(self._idle) > self.capacity:
+                self._idle.pop(0).release()
 
     def clear(self) -> None:
         """Release every idle sequence (the saved prompts stay: see ``prompts.clear``)."""
-        while self._idle:
-            self._idle.pop().release()
+        with self._lock:
+            while self._idle:
+                self._idle.pop().release()
 
 
 def _common_prefix(a: Seq[int], b: Seq[int]) -> int:

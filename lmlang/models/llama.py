@@ -18,13 +18,14 @@ import re
 import threading
 import weakref
 from collections import abc
+from typing import Callable
 
 import llama_cpp as llama
 import numpy
 
 from lmlang.errors import ModelError, UsageError
 from lmlang.masks.vocabulary import Vocabulary
-from lmlang.models import hardware, vocabfile
+from lmlang.models import batching, hardware, vocabfile
 from lmlang.models.kvcache import BLOCK
 from lmlang.models.registry import resolve
 
@@ -49,17 +50,24 @@ _load_log: list[str] | None = None
 _BUFFER_LINE = re.compile(r"\b(\S+) model buffer size\s*=")
 
 
-def load(name: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = None, n_seq_max: int = 16,
-         extra_buffer_types: bool | None = None) -> Model:
+def load(name: str | None = None, *, n_ctx: int | None = None, n_threads: int | None = None,
+         n_seq_max: int = 16, extra_buffer_types: bool | None = None) -> Model:
     """The model called ``name`` (an alias or a .gguf path; ``None``: the default), loaded once per process.
 
+    ``n_ctx``: the context's tokens, shared by all the sequences in use (the runs in flight); None: the size of
+    the copy already loaded, else 4096. ``n_seq_max``: how many sequences may be in use at once.
     ``extra_buffer_types`` lets llama.cpp repack the weights for faster kernels (``None``: as
     :mod:`lmlang.models.hardware` decides, off on CPUs whose AMX kernels crash). Loading the same file with the
     same ``n_ctx`` again returns the same :class:`Model`, whatever the other arguments say.
     """
     display, path = resolve(name)
-    key = (path.resolve(), n_ctx)
     with _table_lock:
+        if n_ctx is None:
+            loaded = {size: m for (p, size), m in _models.items() if p == path.resolve()}
+            if loaded:
+                return loaded.get(DEFAULT_N_CTX) or next(iter(loaded.values()))
+            n_ctx = DEFAULT_N_CTX
+        key = (path.resolve(), n_ctx)
         model = _models.get(key)
         if model is None:
             _init_backend()
@@ -70,6 +78,7 @@ def load(name: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = 
     return model
 
 
+DEFAULT_N_CTX = 4096
 THREADS_VARIABLE = "LMLANG_THREADS"
 
 
@@ -182,9 +191,10 @@ class Model:
         self._handles.memory = llama.llama_get_memory(self._ctx)
         self._batch = _Batch(self._n_batch)
         self._free_ids = list(range(self._n_seq_max - 1, -1, -1))
+        self._ids_lock = threading.Lock()
+        self._dropped: list[int] = []  # ids of sequences collected without release, given back at the next turn
         self._sequences: weakref.WeakValueDictionary[int, Sequence] = weakref.WeakValueDictionary()
-        # seq id -> row of the context's output buffer holding that sequence's current logits
-        self._live: dict[int, int] = {}
+        self._scheduler = batching.StepScheduler(self._execute_parts, self._execute_alone, self._n_batch)
         self._markers: dict[str, tuple[str, str]] = {}
         self._vocabulary: Vocabulary | None = None
         self._pristine = True  # nothing was evaluated since the cache was made or last cleared
@@ -221,7 +231,6 @@ class Model:
         handles, self._handles = self._handles, None
         if handles is None:
             return
-        self._live.clear()
         for seq in list(self._sequences.values()):
             seq._finalizer.detach()  # nothing left to give back
         if handles.embedding is not None:
@@ -415,32 +424,54 @@ class Model:
 
     # -- sequences ---------------------------------------------------------------------------------------------
 
+    def join_runs(self) -> Callable[[], None]:
+        """Count the calling thread among the runs on this model until the returned function is called: its
+        evaluations then share decode steps with theirs (see lmlang.models.batching)."""
+        return self._scheduler.join()
+
+    @property
+    def shared_steps(self) -> int:
+        """How many decodes so far carried the tokens of several runs (whose numbers a run alone would not
+        reproduce exactly)."""
+        return self._scheduler.shared_steps
+
+    def others_running(self) -> bool:
+        """Whether runs on other threads are using this model now."""
+        return self._scheduler.others()
+
     def new_sequence(self) -> Sequence:
-        """An empty sequence with a sequence id of its own; release it (or use ``with``) when done."""
+        """An empty sequence with a sequence id of its own; release it (or use ``with``) when done. When every id
+        is in use by runs on other threads, waits for one of them to give one back."""
         self._open()
-        if not self._free_ids:
-            raise ModelError(
-                None,
-                f"all {self._n_seq_max} sequences of {self.name} are in use: release unused ones "
-                "or load the model with a larger n_seq_max",
-            )
-        seq_id = self._free_ids.pop()
+        while True:
+            with self._scheduler.turn():
+                self._give_back_dropped()
+                with self._ids_lock:
+                    if self._free_ids:
+                        seq_id = self._free_ids.pop()
+                        break
+            self._scheduler.wait_for(lambda: bool(self._free_ids or self._dropped), self._no_sequence_left)
         sequence = Sequence(self, seq_id)
         self._sequences[seq_id] = sequence
         return sequence
 
+    def _no_sequence_left(self) -> ModelError:
+        return ModelError(None, f"all {self._n_seq_max} sequences of {self.name} are in use: release unused ones "
+                                "or load the model with a larger n_seq_max")
+
     def clear_cache(self) -> bool:
         """Empty the KV cache when no sequence is in use, so that what is evaluated next is laid out as in a fresh
         process (llama.cpp's arithmetic depends on that layout); whether it did."""
-        if len(self._free_ids) < self._n_seq_max:
-            return False
-        # The cells are marked free without zeroing their data (zeroing costs 8 ms on SmolLM2): a free cell is
-        # masked out of attention with -inf, so what stale values it holds (finite: llama.cpp computed them, and
-        # a new cache starts zeroed) adds exactly nothing.
-        llama.llama_memory_clear(self._memory, False)
-        self._live.clear()
-        self._pristine = True
-        return True
+        with self._scheduler.turn():
+            self._give_back_dropped()
+            if len(self._free_ids) < self._n_seq_max:
+                return False
+            # The cells are marked free without zeroing their data (zeroing costs 8 ms on SmolLM2): a free cell is
+            # masked out of attention with -inf, so what stale values it holds (finite: llama.cpp computed them,
+            # and a new cache starts zeroed) adds exactly nothing.
+            llama.llama_memory_clear(self._memory, False)
+            self._pristine = True
+            return True
 
     @property
     def pristine(self) -> bool:
@@ -452,17 +483,20 @@ class Model:
         :meth:`restore` to bring back into an empty cache later. ``seq``'s tokens must all be evaluated."""
         if seq._n_cached != len(seq.tokens):
             raise UsageError(None, "a sequence with tokens not yet evaluated cannot be saved")
-        logits = _frozen_copy(seq.logits()) if with_logits else None
-        size = llama.llama_state_seq_get_size(self._ctx, seq.seq_id)
-        data = (ctypes.c_uint8 * size)()
-        written = llama.llama_state_seq_get_data(self._ctx, data, size, seq.seq_id)
+        logits = seq.logits() if with_logits else None
+        with self._scheduler.turn():
+            size = llama.llama_state_seq_get_size(self._ctx, seq.seq_id)
+            data = (ctypes.c_uint8 * size)()
+            written = llama.llama_state_seq_get_data(self._ctx, data, size, seq.seq_id)
         if written != size:
             raise ModelError(None, f"llama.cpp saved {written} of {size} bytes of a sequence of {self.name}")
         return SavedState(tuple(seq.tokens), data, logits)
 
-    def restore(self, saved: SavedState, keep: int) -> Sequence:
+    def restore(self, saved: SavedState, keep: int, *, anywhere: bool = False) -> Sequence:
         """A new sequence holding the first ``keep`` tokens of ``saved``, into a pristine cache (see
-        :attr:`pristine`), with the cells and numbers a run that evaluated them itself would have.
+        :attr:`pristine`), with the cells and numbers a run that evaluated them itself would have. ``anywhere``:
+        into a cache in use too, where the restored cells land wherever there is room (the same tokens, not the
+        same layout: what follows is computed slightly differently than in a run alone).
 
         ``keep`` is the whole of ``saved`` when it carries logits, or a multiple of :data:`BLOCK` that more
         tokens will follow (the next block then starts where a fresh run's would). A model with sliding-window
@@ -471,19 +505,21 @@ class Model:
         """
         length = len(saved.tokens)
         whole = keep == length and saved.logits is not None
-        if not self._pristine:
-            raise UsageError(None, "a saved state can only be restored into an empty cache")
         if not whole and (keep % BLOCK or not 0 < keep <= length):
             raise UsageError(None, f"cannot restore {keep} of the {length} tokens of a saved state")
         seq = self.new_sequence()
-        done = llama.llama_state_seq_set_data(self._ctx, saved.data, len(saved.data), seq.seq_id)
-        if done != len(saved.data):
-            seq.release()
-            raise ModelError(None, f"llama.cpp could not restore a saved sequence of {self.name} "
-                                   "(no room in the cache?)")
-        self._pristine = False
-        if keep < length:
-            llama.llama_memory_seq_rm(self._memory, seq.seq_id, keep, -1)
+        with self._scheduler.turn():
+            if not self._pristine and not anywhere:
+                seq.release()
+                raise UsageError(None, "a saved state can only be restored into an empty cache")
+            done = llama.llama_state_seq_set_data(self._ctx, saved.data, len(saved.data), seq.seq_id)
+            if done != len(saved.data):
+                seq.release()
+                raise ModelError(None, f"llama.cpp could not restore a saved sequence of {self.name} "
+                                       "(no room in the cache?)")
+            self._pristine = False
+            if keep < length:
+                llama.llama_memory_seq_rm(self._memory, seq.seq_id, keep, -1)
         seq.tokens = list(saved.tokens[:keep])
         seq._n_cached = keep
         seq._saved = saved.logits if whole else None
@@ -524,36 +560,55 @@ class Model:
         longest = len(seq.tokens) + max(len(branch) for branch, _ in group)
         if longest > self.n_ctx:
             raise self._context_full(longest)
-        self._keep_logits_of_others(set())  # seq's logits (and others') must survive the decode
-        forks = [seq.fork() for _ in group]
-        try:
-            rows: list[tuple[Sequence, int, int, bool]] = []
-            targets: list[tuple[list[int], numpy.ndarray, int]] = []  # per row: the branch token it predicts
-            for fork, (branch, logprobs) in zip(forks, group):
-                start = len(fork.tokens)
-                for j, token in enumerate(branch[:-1]):
-                    rows.append((fork, start + j, token, True))
-                    targets.append((branch, logprobs, j + 1))
-            for first in range(0, len(rows), self._n_batch):
-                chunk = rows[first : first + self._n_batch]
-                status = self._batch.decode(self._ctx, chunk)
-                if status != 0:
-                    raise self._decode_failure(status)
-                self.evaluated_tokens += len(chunk)
-                for row, (branch, logprobs, position) in enumerate(targets[first : first + len(chunk)]):
-                    logprobs[position] = _log_prob(self._logits_row(row), branch[position])
-        finally:
-            for fork in forks:
-                fork.release()
+        with self._scheduler.turn():  # the rows read after each decode are this group's alone
+            forks = [seq.fork() for _ in group]
+            try:
+                rows: list[tuple[Sequence, int, int, bool]] = []
+                targets: list[tuple[list[int], numpy.ndarray, int]] = []  # per row: the branch token it predicts
+                for fork, (branch, logprobs) in zip(forks, group):
+                    start = len(fork.tokens)
+                    for j, token in enumerate(branch[:-1]):
+                        rows.append((fork, start + j, token, True))
+                        targets.append((branch, logprobs, j + 1))
+                for first in range(0, len(rows), self._n_batch):
+                    chunk = rows[first : first + self._n_batch]
+                    status = self._batch.decode(self._ctx, chunk)
+                    if status != 0:
+                        raise self._decode_failure(status)
+                    self._pristine = False
+                    self.evaluated_tokens += len(chunk)
+                    for row, (branch, logprobs, position) in enumerate(targets[first : first + len(chunk)]):
+                        logprobs[position] = _log_prob(self._logits_row(row), branch[position])
+            finally:
+                for fork in forks:
+                    fork.release()
 
     def _release(self, seq_id: int) -> None:
-        llama.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
-        self._live.pop(seq_id, None)
-        self._free_ids.append(seq_id)
+        with self._scheduler.turn():
+            llama.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
+            with self._ids_lock:
+                self._free_ids.append(seq_id)
+        self._scheduler.changed()
+
+    def _dropped_sequence(self, seq_id: int) -> None:
+        # A finalizer runs on whatever thread the collector interrupts, maybe in the middle of another thread's
+        # decode: the id is only noted here, and its cells are removed at the next turn.
+        self._dropped.append(seq_id)
+
+    def _give_back_dropped(self) -> None:
+        """Free the cells and ids of sequences collected without release (called holding the context)."""
+        while self._dropped:
+            seq_id = self._dropped.pop()
+            llama.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
+            with self._ids_lock:
+                self._free_ids.append(seq_id)
 
     def _evaluate(self, jobs: list[tuple[Sequence, list[int]]], outputs: int = 1) -> list[numpy.ndarray]:
         """Extend each sequence by its tokens, all or nothing; logits are computed only after each last token, or
-        (one job) after each of its last ``outputs`` tokens: those before the last are returned, as copies."""
+        (one job) after each of its last ``outputs`` tokens: those before the last are returned, as copies.
+
+        The rows go to the model's scheduler, which evaluates them alone or in decodes shared with the runs on
+        other threads."""
         rows: list[tuple[Sequence, int, int, bool]] = []  # (sequence, position, token, wants logits)
         for seq, new in jobs:
             if seq._released:
@@ -564,54 +619,57 @@ class Model:
                 raise self._context_full(start + len(pending))
             first_out = len(pending) - (outputs if len(jobs) == 1 else 1)
             rows.extend((seq, start + i, token, i >= first_out) for i, token in enumerate(pending))
-        self._keep_logits_of_others({seq.seq_id for seq, _ in jobs})
-        saved: dict[Sequence, numpy.ndarray] = {}
-        earlier: list[numpy.ndarray] = []
-        live: dict[int, int] = {}
-        for chunk in self._chunks(rows, single=len(jobs) == 1):
-            if live:  # logits of a previous chunk would be overwritten by this one
-                saved.update((self._sequences[sid], _frozen_copy(self._logits_row(row))) for sid, row in live.items())
-                live.clear()
-            status = self._batch.decode(self._ctx, chunk)
-            if status != 0:
+        request = batching.Request(rows)
+        request.results = ({}, [] if outputs > 1 else None)  # each sequence's last logits; all, oldest first
+        try:
+            self._scheduler.submit(request)
+        except ModelError:
+            with self._scheduler.turn():
                 self._roll_back(jobs)
-                raise self._decode_failure(status)
-            self._pristine = False
-            self.evaluated_tokens += len(chunk)
-            for index, row in enumerate(chunk):
-                if row[3]:
-                    live[row[0].seq_id] = index  # a sequence's last wanted row is its logits
-                    saved.pop(row[0], None)
-                    if outputs > 1:
-                        earlier.append(_frozen_copy(self._logits_row(index)))
+            raise
+        last, every = request.results
         for seq, new in jobs:
             seq.tokens.extend(new)
             seq._n_cached = len(seq.tokens)
-            seq._saved = saved.get(seq)
-            seq._view = None
-        self._live.update(live)
-        return earlier[:-1]
+            seq._saved = last.get(seq)
+        return every[:-1] if every is not None else []
 
-    def _chunks(self, rows: list[tuple[Sequence, int, int, bool]], single: bool) -> abc.Iterator[list]:
-        """The rows in llama_decode calls: one sequence's in blocks aligned to multiples of BLOCK (see kvcache.BLOCK),
-        several sequences' (a step of each) as few calls as the batch allows."""
+    def _execute_alone(self, request: batching.Request) -> None:
+        """A request of a run alone on the model, whole: one sequence's rows in blocks aligned to multiples of
+        BLOCK (see kvcache.BLOCK), several sequences' (a step of each) in as few calls as the batch allows."""
+        rows = request.rows
+        single = len({row[0].seq_id for row in rows}) == 1
         first = 0
         while first < len(rows):
             end = min(len(rows), first + self._n_batch)
             if single:
                 position = rows[first][1]
                 end = min(end, first + BLOCK - position % BLOCK)
-            yield rows[first:end]
+            self._execute_parts([(request, first, end)])
             first = end
 
-    def _keep_logits_of_others(self, extended: set[int]) -> None:
-        """Copy out the logits of sequences not in the coming batch, which llama.cpp is about to overwrite."""
-        for seq_id, row in self._live.items():
-            seq = self._sequences.get(seq_id)
-            if seq is not None and seq_id not in extended:
-                seq._saved = _frozen_copy(self._logits_row(row))
-                seq._view = None
-        self._live.clear()
+    def _execute_parts(self, parts: list[batching.Part]) -> None:
+        """One llama_decode of the given slices of requests; the logits of every row that wants them are copied
+        into its request's results (llama.cpp's buffer is overwritten by the next decode, maybe another run's)."""
+        self._give_back_dropped()
+        rows = [row for request, start, end in parts for row in request.rows[start:end]]
+        status = self._batch.decode(self._ctx, rows)
+        if status == 1:  # no free cells: other runs may free some
+            raise batching.NoRoom(self._decode_failure(status))
+        if status != 0:
+            raise self._decode_failure(status)
+        self._pristine = False
+        self.evaluated_tokens += len(rows)
+        index = 0
+        for request, start, end in parts:
+            last, every = request.results
+            for seq, _, _, wants in request.rows[start:end]:
+                if wants:
+                    logits = _frozen_copy(self._logits_row(index))
+                    last[seq] = logits
+                    if every is not None:
+                        every.append(logits)
+                index += 1
 
     def _roll_back(self, jobs: list[tuple[Sequence, list[int]]]) -> None:
         """Return each sequence to its tokens before a failed decode; its logits then need its last token
@@ -666,11 +724,10 @@ class Sequence:
         # is one less): it is evaluated together with the next append, or by `logits`.
         self.tokens: list[int] = []
         self._n_cached = 0
-        self._saved: numpy.ndarray | None = None  # own copy of the logits once the context's were overwritten
-        self._view: numpy.ndarray | None = None
+        self._saved: numpy.ndarray | None = None  # the logits after the last token, once evaluated (a copy)
         self._released = False
         # A sequence dropped without `release` still gives its id back to the pool when it is collected.
-        self._finalizer = weakref.finalize(self, model._release, seq_id)
+        self._finalizer = weakref.finalize(self, model._dropped_sequence, seq_id)
         self._finalizer.atexit = False
 
     def __repr__(self) -> str:
@@ -705,26 +762,19 @@ class Sequence:
         return self.model._evaluate([(self, [])], outputs=count)
 
     def logits(self) -> numpy.ndarray:
-        """The read-only float32 logits (n_vocab,) for the token after the last one.
-
-        Usually a view into llama.cpp's output buffer, valid until the next call that evaluates tokens (append,
-        decode_step, truncate, logits of another sequence); copy it to keep it longer.
-        """
-        if self._view is not None:
-            return self._view
+        """The read-only float32 logits (n_vocab,) for the token after the last one (the sequence's own copy:
+        they stay valid whatever is evaluated afterwards)."""
         if self._saved is not None:
             return self._saved
-        row = self.model._live.get(self.seq_id)
-        if row is None:
-            if not self.tokens:
-                raise UsageError(None, "an empty sequence has no logits: append a token first")
-            if self._n_cached == len(self.tokens):  # restored without logits: its last token is evaluated again
+        if not self.tokens:
+            raise UsageError(None, "an empty sequence has no logits: append a token first")
+        if self._n_cached == len(self.tokens):  # restored without logits: its last token is evaluated again
+            with self.model._scheduler.turn():
                 self._n_cached -= 1
                 llama.llama_memory_seq_rm(self.model._memory, self.seq_id, self._n_cached, -1)
-            self.model._evaluate([(self, [])])
-            row = self.model._live[self.seq_id]
-        self._view = self.model._logits_row(row)
-        return self._view
+        self.model._evaluate([(self, [])])
+        assert self._saved is not None
+        return self._saved
 
     def truncate(self, n: int) -> None:
         """Keep only the first ``n`` tokens; the logits become those after token ``n - 1``."""
@@ -735,7 +785,8 @@ class Sequence:
         # The logits after token n-1 are gone, so token n-1 leaves the cache too and is evaluated again lazily:
         # a following append then costs no extra decode.
         keep = min(max(0, n - 1), self._n_cached)
-        llama.llama_memory_seq_rm(self.model._memory, self.seq_id, keep, -1)
+        with self.model._scheduler.turn():
+            llama.llama_memory_seq_rm(self.model._memory, self.seq_id, keep, -1)
         del self.tokens[n:]
         self._n_cached = keep
         self._forget_logits()
@@ -744,20 +795,20 @@ class Sequence:
         """A new sequence with the same tokens and logits, sharing the cached prefix instead of recomputing it."""
         model = self.model
         child = model.new_sequence()
-        llama.llama_memory_seq_cp(model._memory, self.seq_id, child.seq_id, -1, -1)
+        with model._scheduler.turn():
+            llama.llama_memory_seq_cp(model._memory, self.seq_id, child.seq_id, -1, -1)
         child.tokens = list(self.tokens)
         child._n_cached = self._n_cached
         child._saved = self._saved
-        row = model._live.get(self.seq_id)
-        if row is not None:
-            model._live[child.seq_id] = row
         return child
 
     def release(self) -> None:
         """Give the sequence id and its cache cells back to the model; the sequence is unusable afterwards."""
         if not self._released:
             self._released = True
-            self._finalizer()
+            self._finalizer.detach()
+            if not self.model.closed:
+                self.model._release(self.seq_id)
             self._forget_logits()
             # The last sequence gone, the cache is empty: laid out afresh, the next run can restore saved prompts.
             # (Not from the finalizer, which may run on any thread while another run is using the model.)
@@ -765,9 +816,7 @@ class Sequence:
                 self.model.clear_cache()
 
     def _forget_logits(self) -> None:
-        self.model._live.pop(self.seq_id, None)
         self._saved = None
-        self._view = None
 
 
 class SavedState:

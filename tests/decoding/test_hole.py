@@ -32,7 +32,10 @@ def test_stop_phrase_cuts_value_and_rewinds_cache(smollm2, keep) -> None:
         assert " n" not in outcome.text[:-2] if keep else " n" not in outcome.text
         assert seq.tokens == prompt + outcome.tokens
         assert smollm2.detokenize(outcome.tokens) == outcome.text.encode()
-        assert np.allclose(seq.logits(), fresh_logits(smollm2, seq.tokens), atol=1e-3)
+        # The cache holds exactly those tokens: its logits are those of the same tokens evaluated afresh, up to
+        # llama.cpp's dependence on how tokens were grouped into decodes (one by one here, all at once there).
+        after, fresh = seq.logits(), fresh_logits(smollm2, seq.tokens)
+        assert after.argmax() == fresh.argmax() and np.allclose(after, fresh, atol=1.0)
     finally:
         seq.release()
 
