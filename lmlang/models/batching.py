@@ -263,7 +263,8 @@ class StepScheduler:
         with self._cond:
             while not ready():
                 others = [t for t in self._members if t != me]
-                if not others or all(t in self._idle_waiters for t in others):
+                # Holding a turn, this thread keeps every other member from stepping: none could give anything.
+                if not others or self._owner == me or all(t in self._idle_waiters for t in others):
                     raise stuck()
                 self._idle_waiters.add(me)
                 try:
