@@ -88,6 +88,30 @@ def prefill_rate(model_name: str) -> float:
     return best
 
 
+def decode_rates(model_name: str, sizes: list[int]) -> dict[int, float]:
+    """llama.cpp's decode in milliseconds per token when ``n`` sequences each add one token per llama_decode: the
+    ceiling of what sharing decode steps can gain (a step of n tokens against n steps of one)."""
+    from lmlang.models import llama
+
+    model = llama.load(model_name)
+    prompt = model.tokenize("The quick brown fox jumps over the lazy dog, and then")
+    rates = {}
+    for n in sizes:
+        seqs = [model.new_sequence() for _ in range(n)]
+        try:
+            for seq in seqs:
+                seq.append(prompt)
+            model.decode_step(seqs, [prompt[-1]] * n)  # warm
+            started = time.perf_counter()
+            for _ in range(8):
+                model.decode_step(seqs, [prompt[-1]] * n)
+            rates[n] = (time.perf_counter() - started) / 8 / n * 1e3
+        finally:
+            for seq in seqs:
+                seq.release()
+    return rates
+
+
 def peers(python: str, model_name: str, rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """guidance looping over ``rows`` on the same GGUF file, in the peers' own venv."""
     from lmlang.models import llama
@@ -146,6 +170,11 @@ def svg(report: list[dict[str, Any]], levels: list[int]) -> str:
     return "\n".join(parts)
 
 
+def _plain(values: dict[str, Any]) -> dict[str, str]:
+    """Values as text without surrounding spaces: guidance gives strings, lmlang typed values (``INT`` an int)."""
+    return {name: str(value).strip() for name, value in values.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200)
@@ -161,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     report: list[dict[str, Any]] = []
     loops: dict[tuple[str, str], dict[str, Any]] = {}
     rates: dict[str, float] = {}
+    steps: dict[str, dict[int, float]] = {}
     print("| model | query | runner | rows/s | prompt tokens/s | x loop | rows differing from the loop |")
     print("|---|---|---|---:|---:|---:|---:|")
     for model in args.models.split(","):
@@ -179,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"| {entry['speedup']:.2f} | {differing} |", flush=True)
             loops[(model, name)] = loop
         rates[model] = prefill_rate(model)
+        steps[model] = decode_rates(model, sorted({1, *levels}))
         if args.peers:
             for name, outcome in peers(args.peers, model, rows).items():
                 loop = loops[(model, name)]
@@ -186,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"| {model} | {name} | guidance loop | {outcome['error']} | | | |", flush=True)
                     continue
                 rate = args.rows / outcome["seconds"]
-                differing = sum(a != b for a, b in zip(outcome["values"], loop["variables"]))
+                differing = sum(_plain(a) != _plain(b) for a, b in zip(outcome["values"], loop["variables"]))
                 entry = {"model": model, "query": name, "runner": "guidance loop", "rows": args.rows,
                          "rows_per_s": round(rate, 3), "speedup": round(rate / loop["rows_per_s"], 3),
                          "differing": differing}
@@ -196,12 +227,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for model, rate in rates.items():
         print(f"llama.cpp's own prefill of one 512-token prompt, {model}: {rate:.0f} tokens/s")
+        per = ", ".join(f"{n} at once {ms:.2f}" for n, ms in steps[model].items())
+        print(f"llama.cpp's decode, ms per token when sequences add one token each per step, {model}: {per}")
     if args.svg:
         with open(args.svg, "w", encoding="utf-8") as file:
             file.write(svg([e for e in report if e["runner"] != "guidance loop"], levels))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as file:
-            json.dump(report, file, indent=2)
+            json.dump({"runs": report, "prefill_tokens_per_s": rates, "decode_ms_per_token": steps}, file, indent=2)
     return 0
 
 
