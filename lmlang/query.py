@@ -15,7 +15,6 @@ import inspect
 import re
 import sys
 import textwrap
-import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 

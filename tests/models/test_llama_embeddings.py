@@ -4,8 +4,7 @@ import numpy
 import pytest
 
 from lmlang.errors import ModelError, UsageError
-from lmlang.models import llama
-from lmlang.models.llama import Model, load
+from lmlang.models.llama import Model, embedding, load
 
 COOKING = ["How long should I boil an egg?", "How much salt do I put in pasta water?",
            "What spices go well with lentil soup?", "How do I make bread dough rise?"]
@@ -58,8 +57,8 @@ def test_a_text_longer_than_the_embedding_context_is_a_model_error(smollm2: Mode
 
 def test_a_long_text_embeds_the_same_in_slices_as_in_one_batch(monkeypatch: pytest.MonkeyPatch, smollm2: Model) -> None:
     text = " ".join(COOKING * 6)
-    assert len(smollm2.tokenize(text, bos=True)) > 3 * llama._N_EMBED_BATCH
-    monkeypatch.setattr(llama, "_N_EMBED_BATCH", llama._N_EMBED_CTX)
+    assert len(smollm2.tokenize(text, bos=True)) > 3 * embedding.N_EMBED_BATCH
+    monkeypatch.setattr(embedding, "N_EMBED_BATCH", embedding.N_EMBED_CTX)
     whole = load("smollm2", n_ctx=768)  # another Model, so its embedding context is made with one batch
     assert whole is not smollm2
     assert float(whole.embed(text) @ smollm2.embed(text)) == pytest.approx(1.0, abs=1e-5)

@@ -3,16 +3,13 @@
 One :class:`Model` owns one llama.cpp context whose KV cache is shared by up to ``n_seq_max`` :class:`Sequence` s.
 A sequence mirrors exactly the tokens cached for one llama.cpp sequence id, so the interpreter can extend it one
 token at a time, roll it back to try something else, or fork it to explore alternatives (beams, ``in [...]``
-choices) without ever evaluating a shared prefix twice. ``Model.embed`` has a small second context of its own on
-the same weights, so embedding a text never disturbs the sequences.
-
-This is the only module of lmlang that imports ``llama_cpp``.
+choices) without ever evaluating a shared prefix twice. Every evaluation goes through the model's step scheduler
+(lmlang.models.batching), which shares decodes among runs on several threads.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 import pathlib
 import re
 import threading
@@ -27,125 +24,10 @@ from lmlang.errors import ModelError, UsageError
 from lmlang.masks.vocabulary import Vocabulary
 from lmlang.models import batching, hardware, vocabfile
 from lmlang.models.kvcache import BLOCK
-from lmlang.models.registry import resolve
+from lmlang.models.llama import chat, embedding, ffi
+from lmlang.models.llama.ffi import N_BATCH, NOT_TEXT, Batch, Handles, frozen_copy, log_prob
 
-_N_BATCH = 512  # most tokens per llama_decode call (llama.cpp lowers it for a small n_ctx)
-# Most tokens of a text given to `Model.embed`: routes embed requests and short examples, and the embedding
-# context's KV cache is allocated for this many on first use.
-_N_EMBED_CTX = 512
-# Tokens per llama_decode in `Model.embed`. llama.cpp computes and keeps logits for every token of a pooled batch
-# (1 MiB each for Gemma's 262k vocabulary), so one batch of 512 tokens would hold on to 1 GiB; the text goes in
-# slices of this many instead.
-_N_EMBED_BATCH = 32
-_SENTINEL = "\u2063lmlang-content\u2063"
-# Token attributes (enum llama_token_attr) that mark a token as never part of plain text.
-_NOT_TEXT = llama.LLAMA_TOKEN_ATTR_UNKNOWN | llama.LLAMA_TOKEN_ATTR_UNUSED | llama.LLAMA_TOKEN_ATTR_CONTROL
-
-_models: dict[tuple[pathlib.Path, int], Model] = {}
-_log_callback = None  # the C side keeps a pointer to it, so it must outlive every call into llama.cpp
-# Loads and unloads run one at a time: runs on several threads load and unload models, and a load reads its own
-# lines from llama.cpp's log, which goes to one process-wide callback (which buffers the weights went into).
-_table_lock = threading.RLock()
-_load_log: list[str] | None = None
 _BUFFER_LINE = re.compile(r"\b(\S+) model buffer size\s*=")
-
-
-def load(name: str | None = None, *, n_ctx: int | None = None, n_threads: int | None = None,
-         n_seq_max: int = 16, extra_buffer_types: bool | None = None) -> Model:
-    """The model called ``name`` (an alias or a .gguf path; ``None``: the default), loaded once per process.
-
-    ``n_ctx``: the context's tokens, shared by all the sequences in use (the runs in flight); None: the size of
-    the copy already loaded, else 4096. ``n_seq_max``: how many sequences may be in use at once.
-    ``extra_buffer_types`` lets llama.cpp repack the weights for faster kernels (``None``: as
-    :mod:`lmlang.models.hardware` decides, off on CPUs whose AMX kernels crash). Loading the same file with the
-    same ``n_ctx`` again returns the same :class:`Model`, whatever the other arguments say.
-    """
-    display, path = resolve(name)
-    with _table_lock:
-        if n_ctx is None:
-            loaded = {size: m for (p, size), m in _models.items() if p == path.resolve()}
-            if loaded:
-                return loaded.get(DEFAULT_N_CTX) or next(iter(loaded.values()))
-            n_ctx = DEFAULT_N_CTX
-        key = (path.resolve(), n_ctx)
-        model = _models.get(key)
-        if model is None:
-            _init_backend()
-            choice = hardware.choose(system_info(), requested=extra_buffer_types)
-            model = Model(display, path, n_ctx=n_ctx, n_threads=n_threads or threads_from_environment(),
-                          n_seq_max=n_seq_max, buffers=choice)
-            _models[key] = model
-    return model
-
-
-DEFAULT_N_CTX = 4096
-THREADS_VARIABLE = "LMLANG_THREADS"
-
-
-def threads_from_environment(environ: dict[str, str] | None = None) -> int:
-    """The threads llama.cpp computes with: ``LMLANG_THREADS`` when set (to share a machine with other work),
-    else one per CPU."""
-    environ = dict(os.environ) if environ is None else environ
-    setting = environ.get(THREADS_VARIABLE, "").strip()
-    if not setting:
-        return os.cpu_count() or 1
-    if not setting.isdigit() or int(setting) < 1:
-        raise UsageError(None, f"{THREADS_VARIABLE}={setting!r} is not a number of threads: "
-                               "use a whole number, 1 or more")
-    return int(setting)
-
-
-def plain_llama(model: Model, **options: object) -> llama.Llama:
-    """llama-cpp-python's high-level ``Llama`` on ``model``'s file with the same extra-buffer choice: the
-    independent reference that tests and benchmarks compare lmlang with. Its own default would load with extra
-    buffer types, which crash on CPUs with AMX."""
-    defaults = llama.llama_cpp.llama_model_default_params
-
-    def params() -> object:
-        chosen = defaults()
-        chosen.use_extra_bufts = model.extra_buffer_types.enabled
-        return chosen
-
-    with _table_lock:  # the default is swapped for the whole process while the reference loads
-        llama.llama_cpp.llama_model_default_params = params
-        try:
-            return llama.Llama(model_path=str(model.path), verbose=False, **options)
-        finally:
-            llama.llama_cpp.llama_model_default_params = defaults
-
-
-def system_info() -> str:
-    """llama.cpp's one-line report of the CPU features it was built for and found (``AVX2 = 1 | AMX_INT8 = 0 ...``)."""
-    return (llama.llama_print_system_info() or b"").decode("utf-8", "replace")
-
-
-def unload(name: str | None = None) -> list[Model]:
-    """Close the loaded models of ``name`` (an alias or a .gguf path; ``None``: every loaded model) and forget
-    them, so the next ``load`` reads the file again; the models closed."""
-    path = resolve(name)[1].resolve() if name is not None else None
-    with _table_lock:
-        closed = [model for key, model in _models.items() if path is None or key[0] == path]
-        for model in closed:
-            model.close()
-        for key in [key for key, model in _models.items() if model.closed]:
-            del _models[key]
-    return closed
-
-
-def _init_backend() -> None:
-    global _log_callback
-    if _log_callback is not None:
-        return
-    _log_callback = llama.llama_log_callback(_on_log)
-    llama.llama_log_set(_log_callback, None)
-    llama.llama_backend_init()
-
-
-def _on_log(level: int, text: bytes, user_data: object) -> None:
-    if _load_log is not None and text:
-        _load_log.append(text.decode("utf-8", "replace"))
-    if text and os.environ.get("LMLANG_DEBUG") == "1":
-        os.write(2, text)
 
 
 class Model:
@@ -153,28 +35,25 @@ class Model:
 
     def __init__(self, name: str, path: pathlib.Path, *, n_ctx: int, n_threads: int, n_seq_max: int,
                  buffers: hardware.BufferChoice) -> None:
-        global _load_log
         self.name = name
         self.path = path
         self.n_ctx = n_ctx
         self.evaluated_tokens = 0
-        self._handles: _Handles | None = None
+        self._handles: Handles | None = None
+        self._embedding_lock = threading.RLock()
         #: whether llama.cpp was allowed to repack the weights into its extra buffer types, and why
         self.extra_buffer_types: hardware.BufferChoice = buffers
         params = llama.llama_model_default_params()
         params.use_extra_bufts = buffers.enabled
-        _load_log = log = []
-        try:
+        with ffi.captured_log() as log:
             weights = llama.llama_model_load_from_file(str(path).encode(), params)
-        finally:
-            _load_log = None
         #: the llama.cpp buffers holding the weights, as its load log names them (``CPU_Mapped``, ``CPU_REPACK``)
         self.buffer_types: tuple[str, ...] = tuple(dict.fromkeys(
             match.group(1) for line in "".join(log).splitlines() if (match := _BUFFER_LINE.search(line))))
         if not weights:
             raise ModelError(None, f"{path} is not a valid GGUF model file (llama.cpp cannot load it: cut short, "
                                    "damaged, or a model kind this llama.cpp does not know): copy or convert it again")
-        self._handles = _Handles(weights, llama.llama_model_get_vocab(weights))
+        self._handles = Handles(weights, llama.llama_model_get_vocab(weights))
         self.n_vocab = llama.llama_vocab_n_tokens(self._vocab)
         bos = llama.llama_vocab_bos(self._vocab)
         self.bos_token = bos if bos >= 0 else None
@@ -184,12 +63,12 @@ class Model:
         self.n_swa: int = max(0, llama.llama_model_n_swa(self._model))
         self._n_seq_max = max(1, min(n_seq_max, llama.llama_max_parallel_sequences()))
         self._n_threads = n_threads
-        self._handles.ctx = self._new_context(self.n_ctx, _N_BATCH, self._n_seq_max)
+        self._handles.ctx = self._new_context(self.n_ctx, N_BATCH, self._n_seq_max)
         # llama.cpp rounds n_ctx up (to a multiple of 256) and caps the batch at it: use what it chose.
         self.n_ctx = llama.llama_n_ctx(self._ctx)
         self._n_batch = llama.llama_n_batch(self._ctx)
         self._handles.memory = llama.llama_get_memory(self._ctx)
-        self._batch = _Batch(self._n_batch)
+        self._batch = Batch(self._n_batch)
         self._free_ids = list(range(self._n_seq_max - 1, -1, -1))
         self._ids_lock = threading.Lock()
         self._dropped: list[int] = []  # ids of sequences collected without release, given back at the next turn
@@ -200,7 +79,7 @@ class Model:
         self._pristine = True  # nothing was evaluated since the cache was made or last cleared
 
     # llama.cpp's objects, read through the model so that a closed model fails with a sentence, not a crash
-    def _open(self) -> _Handles:
+    def _open(self) -> Handles:
         if self._handles is None:
             raise UsageError(None, f"{self.name} was unloaded: load it again to use it")
         return self._handles
@@ -290,7 +169,7 @@ class Model:
         for token in range(self.n_vocab):
             if is_eog(vocab, token):
                 eog.append(token)
-            elif not get_attr(vocab, token) & _NOT_TEXT:
+            elif not get_attr(vocab, token) & NOT_TEXT:
                 length = to_piece(vocab, token, buffer, size, 0, False)
                 if length < 0:  # a piece longer than the buffer; never seen in practice
                     wide = ctypes.create_string_buffer(-length)
@@ -335,40 +214,8 @@ class Model:
         get the user turn's markers for "system". Tokenize markers with ``special=True``.
         """
         if role not in self._markers:
-            rendered = self._render_message(role) or self._render_message("user")
-            prefix, sentinel, suffix = rendered.partition(_SENTINEL)
-            if not sentinel:
-                raise ModelError(None, f"the chat template of {self.name} has no place for a '{role}' message")
-            self._markers[role] = (prefix, suffix)
+            self._markers[role] = chat.role_markers(self._model, self.path, self.name, role)
         return self._markers[role]
-
-    def _render_message(self, role: str) -> str:
-        template = llama.llama_model_chat_template(self._model, None)
-        if template is None:
-            template = self._builtin_template_name()
-        messages = (llama.llama_chat_message * 1)()
-        messages[0].role = role.encode()
-        messages[0].content = _SENTINEL.encode()
-        out = ctypes.create_string_buffer(4096)
-        length = llama.llama_chat_apply_template(template, messages, 1, False, out, len(out))
-        if length < 0:
-            return _render_jinja(template.decode("utf-8", "replace"), role)
-        if length > len(out):
-            out = ctypes.create_string_buffer(length)
-            length = llama.llama_chat_apply_template(template, messages, 1, False, out, len(out))
-        return out.raw[:length].decode("utf-8")
-
-    def _builtin_template_name(self) -> bytes:
-        """llama.cpp's built-in template for this architecture, for GGUFs that carry none (Gemma 3's)."""
-        buffer = ctypes.create_string_buffer(256)
-        length = llama.llama_model_meta_val_str(self._model, b"general.architecture", buffer, len(buffer))
-        architecture = buffer.value if length > 0 else b""
-        names = (ctypes.c_char_p * 128)()
-        builtin = set(names[: min(128, llama.llama_chat_builtin_templates(names, 128))])
-        for candidate in (architecture, architecture.rstrip(b"0123456789")):
-            if candidate in builtin:
-                return candidate
-        raise ModelError(None, f"{self.path} has no chat template, so role tags cannot be used with it")
 
     # -- embeddings (used by `route ..., examples=`) ----------------------------------------------------------
 
@@ -383,44 +230,26 @@ class Model:
         tokens = self.tokenize(text, bos=True)
         # Too long is an error, not a cut: the mean over a prefix would pass for the embedding of the whole
         # text, and a route would decide on a document's first page without saying so.
-        if len(tokens) > _N_EMBED_CTX:
+        if len(tokens) > embedding.N_EMBED_CTX:
             raise ModelError(
                 None,
-                f"a text of {len(tokens)} tokens is too long to embed with {self.name} (at most {_N_EMBED_CTX})",
+                f"a text of {len(tokens)} tokens is too long to embed with {self.name} (at most {embedding.N_EMBED_CTX})",
             )
-        total = self._pooled_sum(tokens)
+        ctx, batch = self._embedding_context()
+        with self._embedding_lock:  # one context: texts from several threads go one at a time
+            total = embedding.pooled_sum(ctx, batch, llama.llama_model_n_embd_out(self._model), tokens, self.name,
+                                         self._decode_failure)
+        self.evaluated_tokens += len(tokens)
         return total / numpy.linalg.norm(total)
 
-    def _pooled_sum(self, tokens: list[int]) -> numpy.ndarray:
-        """The sum of the last hidden states over ``tokens``, decoded in slices of the embedding context's batch.
-
-        llama.cpp averages over each decode on its own; attention is causal, so the states of a slice do not
-        depend on the slicing, and each slice's mean times its length adds up to the sum over the text.
-        """
-        ctx, batch = self._embedding_context()
-        # Each text is pooled alone: nothing of the previous one may stay in the cache.
-        llama.llama_memory_clear(llama.llama_get_memory(ctx), False)
-        total = numpy.zeros(llama.llama_model_n_embd_out(self._model), numpy.float64)
-        size = llama.llama_n_ubatch(ctx)
-        for start in range(0, len(tokens), size):
-            part = tokens[start : start + size]
-            status = batch.decode_text(ctx, part, start)
-            if status != 0:
-                raise self._decode_failure(status)
-            self.evaluated_tokens += len(part)
-            pointer = llama.llama_get_embeddings_seq(ctx, 0)
-            if not pointer:
-                raise ModelError(None, f"llama.cpp returned no embedding for a text with {self.name}")
-            total += numpy.ctypeslib.as_array(pointer, shape=total.shape) * len(part)
-        return total
-
-    def _embedding_context(self) -> tuple[object, _Batch]:
+    def _embedding_context(self) -> tuple[object, Batch]:
         # Made on first use: most queries never embed, and the context costs memory and a graph reservation.
-        handles = self._open()
-        if handles.embedding is None:
-            ctx = self._new_context(_N_EMBED_CTX, _N_EMBED_BATCH, 1, pooled=True)
-            handles.embedding = (ctx, _Batch(llama.llama_n_ubatch(ctx)))
-        return handles.embedding
+        with self._embedding_lock:
+            handles = self._open()
+            if handles.embedding is None:
+                ctx = self._new_context(embedding.N_EMBED_CTX, embedding.N_EMBED_BATCH, 1, pooled=True)
+                handles.embedding = (ctx, Batch(llama.llama_n_ubatch(ctx)))
+            return handles.embedding
 
     # -- sequences ---------------------------------------------------------------------------------------------
 
@@ -547,7 +376,7 @@ class Model:
         results = [numpy.zeros(len(b), numpy.float64) for b in branches]
         for branch, logprobs in zip(branches, results):
             if branch:
-                logprobs[0] = _log_prob(after_prefix, branch[0])
+                logprobs[0] = log_prob(after_prefix, branch[0])
         longer = [(branch, logprobs) for branch, logprobs in zip(branches, results) if len(branch) > 1]
         while longer:
             room = max(1, len(self._free_ids))
@@ -578,7 +407,7 @@ class Model:
                     self._pristine = False
                     self.evaluated_tokens += len(chunk)
                     for row, (branch, logprobs, position) in enumerate(targets[first : first + len(chunk)]):
-                        logprobs[position] = _log_prob(self._logits_row(row), branch[position])
+                        logprobs[position] = log_prob(self._logits_row(row), branch[position])
             finally:
                 for fork in forks:
                     fork.release()
@@ -665,7 +494,7 @@ class Model:
             last, every = request.results
             for seq, _, _, wants in request.rows[start:end]:
                 if wants:
-                    logits = _frozen_copy(self._logits_row(index))
+                    logits = frozen_copy(self._logits_row(index))
                     last[seq] = logits
                     if every is not None:
                         every.append(logits)
@@ -700,18 +529,6 @@ class Model:
         view = numpy.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
         view.flags.writeable = False
         return view
-
-
-class _Handles:
-    """What llama.cpp allocated for one model: weights, vocabulary, the generation context and its cache, and
-    the embedding context once ``embed`` made it."""
-
-    def __init__(self, model: object, vocab: object) -> None:
-        self.model = model
-        self.vocab = vocab
-        self.ctx: object = None
-        self.memory: object = None
-        self.embedding: tuple[object, _Batch] | None = None
 
 
 class Sequence:
@@ -834,75 +651,3 @@ class SavedState:
     def nbytes(self) -> int:
         """The memory it holds."""
         return len(self.data) + (self.logits.nbytes if self.logits is not None else 0) + 8 * len(self.tokens)
-
-
-class _Batch:
-    """A ``llama_batch`` over numpy buffers, allocated once and refilled for every decode."""
-
-    def __init__(self, capacity: int) -> None:
-        self.token = numpy.zeros(capacity, numpy.int32)
-        self.pos = numpy.zeros(capacity, numpy.int32)
-        self.n_seq_id = numpy.ones(capacity, numpy.int32)
-        self.seq_id = numpy.zeros(capacity, numpy.int32)
-        self.output = numpy.zeros(capacity, numpy.int8)
-        # Each token belongs to one sequence: row i's seq_id list is the single int at seq_id[i].
-        int_p = ctypes.POINTER(ctypes.c_int32)
-        base = self.seq_id.ctypes.data
-        self._seq_id_rows = (int_p * capacity)(*(ctypes.cast(base + 4 * i, int_p) for i in range(capacity)))
-        self.struct = llama.llama_batch(
-            n_tokens=0,
-            token=self.token.ctypes.data_as(ctypes.POINTER(llama.llama_token)),
-            embd=None,
-            pos=self.pos.ctypes.data_as(ctypes.POINTER(llama.llama_pos)),
-            n_seq_id=self.n_seq_id.ctypes.data_as(int_p),
-            seq_id=ctypes.cast(self._seq_id_rows, ctypes.POINTER(int_p)),
-            logits=self.output.ctypes.data_as(ctypes.POINTER(ctypes.c_int8)),
-        )
-
-    def decode(self, ctx: object, rows: list[tuple[Sequence, int, int, bool]]) -> int:
-        count = len(rows)
-        if count == 1:
-            seq, pos, token, wants = rows[0]
-            self.token[0], self.pos[0], self.seq_id[0], self.output[0] = token, pos, seq.seq_id, wants
-        else:
-            self.token[:count] = [row[2] for row in rows]
-            self.pos[:count] = [row[1] for row in rows]
-            self.seq_id[:count] = [row[0].seq_id for row in rows]
-            self.output[:count] = [row[3] for row in rows]
-        self.struct.n_tokens = count
-        return llama.llama_decode(ctx, self.struct)
-
-    def decode_text(self, ctx: object, tokens: list[int], start: int) -> int:
-        """``tokens`` as sequence 0 from position ``start``, each one an output: pooling averages over the outputs."""
-        count = len(tokens)
-        self.token[:count] = tokens
-        self.pos[:count] = numpy.arange(start, start + count)
-        self.seq_id[:count] = 0
-        self.output[:count] = 1
-        self.struct.n_tokens = count
-        return llama.llama_decode(ctx, self.struct)
-
-
-def _log_prob(logits: numpy.ndarray, token: int) -> float:
-    """log softmax(logits)[token], in double precision."""
-    peak = float(logits.max())
-    return float(logits[token]) - peak - float(numpy.log(numpy.exp(logits - peak, dtype=numpy.float64).sum()))
-
-
-def _frozen_copy(logits: numpy.ndarray) -> numpy.ndarray:
-    copy = logits.copy()
-    copy.flags.writeable = False
-    return copy
-
-
-def _render_jinja(template: str, role: str) -> str:
-    """One message rendered by a chat template llama.cpp does not know, through jinja2."""
-    import jinja2.sandbox
-
-    environment = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    try:
-        return environment.from_string(template).render(
-            messages=[{"role": role, "content": _SENTINEL}], add_generation_prompt=False, bos_token="", eos_token=""
-        )
-    except jinja2.TemplateError as exc:
-        raise ModelError(None, f"the model's chat template cannot be rendered: {exc}") from None
