@@ -43,14 +43,16 @@ _MARK = "@@json_schema@@ "  # a worker's result lines; anything else it prints i
 
 
 def load_sample(limit: int | None) -> list[dict]:
-    rows, seen = [], collections.Counter()
+    """The first ``limit`` schemas of each subset, in turns (the first of each subset, then the second...), so that
+    a run cut short has the same number of schemas from every subset, to report with ``--limit``."""
+    by_subset: dict[str, list[dict]] = collections.defaultdict(list)
     with lzma.open(SAMPLE, "rt", encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
-            if limit is None or seen[row["subset"]] < limit:
-                seen[row["subset"]] += 1
-                rows.append(row)
-    return rows
+            if limit is None or len(by_subset[row["subset"]]) < limit:
+                by_subset[row["subset"]].append(row)
+    turns = max((len(v) for v in by_subset.values()), default=0)
+    return [part[i] for i in range(turns) for _, part in sorted(by_subset.items()) if i < len(part)]
 
 
 # ------------------------------------------------------------------------------------------ workers

@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lmlang.constraints.schemas import rewrite
 from lmlang.errors import ConstraintError, LmlangWarning, NotEnforcedError
 from lmlang.masks import grammar as engine
 from lmlang.source import Span
@@ -148,6 +149,7 @@ def json_structure(schema: Any, source: str, span: Span | None, strict: bool = T
 def _json_grammar(schema: Any, source: str, span: Span | None, strict: bool,
                   whitespace: str = "compact") -> engine.Grammar:
     options = {**_JSON_OPTIONS, **JSON_SPACINGS[whitespace]}
+    schema = rewrite(schema)  # the same meaning in keywords the engine implements
     try:
         return engine.json_schema(schema, options, source)
     except engine.GrammarError as err:
