@@ -9,8 +9,10 @@ written (:func:`lmlang.constraints.structured.validation_problem`).
   ``b`` and ``c``: ``anyOf: [{properties: {a: false}}, {required: [a, b, c]}]``, appended to ``allOf``.
 * ``dependentSchemas: {a: S}`` (``dependencies`` with a schema): ``anyOf: [{properties: {a: false}},
   {required: [a], allOf: [S]}]``.
-* ``uniqueItems`` where every array the schema allows has unique items anyway: ``false``, or ``maxItems`` of 0 or
-  1. Anything else keeps it, for the engine to refuse by name: a context-free mask cannot hold it in general.
+* ``uniqueItems`` where every array the schema allows has unique items anyway (``false``, or ``maxItems`` of 0 or
+  1), or where the items are an ``enum`` of a few strings: one ``anyOf`` branch per array of distinct items (four
+  strings: 65 arrays), while that stays small. Anything else keeps it, for the engine to refuse by name: a
+  context-free mask cannot hold it in general.
 * ``not``, where its operand is a form whose complement is one of those: ``not: {}`` (or ``true``) allows nothing;
   ``not: false`` everything; ``not: {required: [a, b]}`` an object missing ``a`` or ``b`` (``required`` holds for
   anything that is not an object, so its complement is an object); ``allOf`` and ``anyOf`` of such operands by De
@@ -26,6 +28,8 @@ required outright, so schemas do not double in size per dependency they did not 
 from __future__ import annotations
 
 import copy
+import itertools
+import math
 from typing import Any
 from urllib.parse import unquote
 
@@ -44,12 +48,13 @@ def rewrite(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     schema = copy.deepcopy(schema)
-    refs = {unquote(r) for r in _refs(schema)} if _ref_hides_siblings(schema) else None
-    _walk(schema, "#", refs)
+    legacy = _legacy(schema)
+    refs = {unquote(r) for r in _refs(schema)} if legacy else None
+    _walk(schema, "#", refs, legacy)
     return schema
 
 
-def _ref_hides_siblings(schema: dict) -> bool:
+def _legacy(schema: dict) -> bool:
     """Whether the schema's dialect ignores the keywords next to a ``$ref`` (drafts 3 to 7), as its validator
     does."""
     import jsonschema  # here: importing it costs every start a tenth of a second
@@ -72,33 +77,82 @@ def _pointer(path: str, key: str | int) -> str:
     return f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
 
 
-def _walk(schema: Any, path: str, refs: set[str] | None) -> None:
+def _walk(schema: Any, path: str, refs: set[str] | None, legacy: bool) -> None:
     if not isinstance(schema, dict):
         return
     if refs is not None and isinstance(schema.get("$ref"), str):
         _drop_ref_siblings(schema, path, refs)
     for key in _ONE:
         if isinstance(schema.get(key), dict):
-            _walk(schema[key], _pointer(path, key), refs)
+            _walk(schema[key], _pointer(path, key), refs, legacy)
     for key in _LIST:
         if isinstance(schema.get(key), list):
             for i, part in enumerate(schema[key]):
-                _walk(part, _pointer(_pointer(path, key), i), refs)
+                _walk(part, _pointer(_pointer(path, key), i), refs, legacy)
     for key in _MAP:
         if isinstance(schema.get(key), dict):
             for name, part in schema[key].items():
-                _walk(part, _pointer(_pointer(path, key), name), refs)
+                _walk(part, _pointer(_pointer(path, key), name), refs, legacy)
     _dependencies(schema)
     _not(schema)
-    _unique_items(schema)
+    _unique_items(schema, legacy)
 
 
-def _unique_items(schema: dict) -> None:
-    """``uniqueItems`` where it holds of every array the rest allows: ``false``, or at most one item."""
-    if schema.get("uniqueItems") is False or (
-            schema.get("uniqueItems") is True and isinstance(schema.get("maxItems"), int)
-            and schema["maxItems"] <= 1):
+def _unique_items(schema: dict, legacy: bool) -> None:
+    """``uniqueItems`` where it holds of every array the rest allows (``false``, or at most one item), or where
+    the items come from a short list of strings: then the arrays of distinct items, one ``anyOf`` branch each."""
+    if schema.get("uniqueItems") is not True:
+        if schema.get("uniqueItems") is False:
+            del schema["uniqueItems"]
+        return
+    most = schema.get("maxItems")
+    if isinstance(most, int) and most <= 1:
         del schema["uniqueItems"]
+        return
+    values = _finite_strings(schema.get("items"))
+    if values is None:
+        return
+    least = schema.get("minItems", 0) if isinstance(schema.get("minItems"), int) else 0
+    longest = min(len(values), most if isinstance(most, int) else len(values))
+    if least > longest:  # no array of distinct items is long enough: nothing is valid
+        branches: list[Any] = []
+    else:
+        if sum(math.perm(len(values), n) for n in range(least, longest + 1)) > _UNIQUE_BRANCHES:
+            return  # too many to list: left for the engine, which names it
+        branches = [_exactly(list(chosen), legacy) for n in range(least, longest + 1)
+                    for chosen in itertools.permutations(values, n)]
+    del schema["uniqueItems"]
+    schema["allOf"] = [*schema.get("allOf", []), {"anyOf": branches} if branches else False]
+
+
+_UNIQUE_BRANCHES = 256  # arrays listed for uniqueItems at most (four strings in any order: 65)
+
+
+def _finite_strings(items: Any) -> list[str] | None:
+    """The strings an ``items`` schema that is only an ``enum`` or ``const`` of strings allows (None otherwise)."""
+    if not isinstance(items, dict):
+        return None
+    rest = {k: v for k, v in items.items() if k not in _ANNOTATIONS}
+    if rest.get("type", "string") != "string":
+        return None
+    rest.pop("type", None)
+    if set(rest) == {"const"}:
+        found = [rest["const"]]
+    elif set(rest) == {"enum"} and isinstance(rest["enum"], list):
+        found = rest["enum"]
+    else:
+        return None
+    if not all(isinstance(v, str) for v in found):
+        return None
+    return list(dict.fromkeys(found))
+
+
+def _exactly(values: list[str], legacy: bool) -> dict:
+    """The one array ``values``, in the dialect's words for items by position."""
+    consts = [{"const": v} for v in values]
+    if legacy:
+        return {"items": consts, "additionalItems": False, "minItems": len(values)}
+    return {"prefixItems": consts, "items": False, "minItems": len(values)}
 
 
 def _dependencies(schema: dict) -> None:

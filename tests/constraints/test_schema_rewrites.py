@@ -12,7 +12,7 @@ import pytest
 from lmlang.constraints import plan_hole
 from lmlang.constraints.schemas import rewrite
 from lmlang.constraints.structured import mask_grammar
-from lmlang.errors import NotEnforcedError
+from lmlang.errors import ConstraintError, NotEnforcedError
 from lmlang.source import Source
 from lmlang.syntax.ast import Expr
 
@@ -92,9 +92,35 @@ def test_rewriting_leaves_the_users_schema_unchanged():
     ({"type": "string", "not": {"pattern": "^a"}}, "'not'"),
     ({"type": "object", "properties": ABC, "not": {"required": ["a"], "properties": {"b": {"const": 1}}}}, "'not'"),
     ({"type": "array", "items": {"type": "string"}, "uniqueItems": True}, "'uniqueItems'"),
+    ({"type": "array", "items": {"enum": list("abcdefgh")}, "uniqueItems": True}, "'uniqueItems'"),  # too many
+    ({"type": "array", "items": {"enum": ["a", 1]}, "uniqueItems": True}, "'uniqueItems'"),
     ({"type": "object", "properties": ABC, "dependentSchemas": {"a": {"not": {"type": "string"}}}}, "'not'"),
 ])
 def test_what_stays_unenforceable_is_an_error_naming_it(schema, keyword):
     with pytest.raises(NotEnforcedError) as info:
         plan(schema)
     assert keyword in info.value.message and "strict=False" in info.value.message
+
+
+def arrays(values: list[str], longest: int) -> list[str]:
+    """Every array of up to ``longest`` items from ``values``, repeats included."""
+    return [json.dumps(list(a)) for n in range(longest + 1) for a in itertools.product(values, repeat=n)]
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "array", "items": {"enum": ["x", "y", "z"]}, "uniqueItems": True},
+    {"type": "array", "items": {"type": "string", "enum": ["x", "y", "z"]}, "uniqueItems": True, "minItems": 2},
+    {"$schema": DRAFT7, "type": "array", "items": {"enum": ["x", "y", "z"]}, "uniqueItems": True, "maxItems": 2},
+    {"type": "array", "items": {"const": "x"}, "uniqueItems": True},
+    {"type": "array", "items": {"enum": ["x", "y"]}, "uniqueItems": True, "minItems": 3},  # nothing is valid
+])
+def test_unique_items_from_a_short_list_of_strings(schema):
+    validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)(schema)
+    texts = arrays(["x", "y", "z"], 4)
+    if not any(validator.is_valid(json.loads(t)) for t in texts):
+        with pytest.raises(ConstraintError, match="[Uu]nsatisfiable"):
+            plan(schema)
+        return
+    p = plan(schema)
+    for text in texts:
+        assert masked(p, text) == validator.is_valid(json.loads(text)), text
