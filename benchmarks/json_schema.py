@@ -10,7 +10,8 @@ keyword), *compile errors* (other refusals: invalid or unsatisfiable schemas), *
 still incomplete at ``--max-tokens``), *refused* (lmlang's final check rejected what the mask allowed: the value
 is not returned), *failed* (anything else: an unexpected error, a crash, or more than ``--cpu-budget`` CPU seconds
 on one schema), and *invalid outputs*: values returned that the validator rejects, which must be 0.
-``--strict-false`` compiles with ``strict=False`` (unenforceable keywords checked on the value only).
+``--strict-false`` compiles with ``strict=False`` (unenforceable keywords checked on the value only);
+``--compile-only`` generates nothing (the *compiled* column is then lmlang's compile coverage, as the peers').
 
 Each schema runs in a worker process, so one schema that crashes or hangs is counted (*failed*) and the run goes
 on with a new worker. ``--records FILE`` appends one JSON line per schema as it finishes; ``--resume`` skips the
@@ -58,7 +59,7 @@ def load_sample(limit: int | None) -> list[dict]:
 # ------------------------------------------------------------------------------------------ workers
 
 
-def lmlang_worker(model: str, max_tokens: int, strict_false: bool):  # -> a function of a row
+def lmlang_worker(model: str, max_tokens: int, strict_false: bool, compile_only: bool):  # -> a function of a row
     import warnings
 
     import lmlang
@@ -82,6 +83,8 @@ def lmlang_worker(model: str, max_tokens: int, strict_false: bool):  # -> a func
             return {"outcome": "unsupported", "keyword": keyword, "detail": err.message[:300]}
         except ConstraintError as err:
             return {"outcome": "compile errors", "detail": err.message[:300]}
+        if compile_only:
+            return {"outcome": "compiled"}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", LmlangWarning)
@@ -247,8 +250,9 @@ def report(rows: list[dict], records: dict[tuple[str, str, str], dict], model: s
         if found is not None:
             c = counts[subset]
             c["schemas"] += 1
-            c[found["outcome"]] += 1
-            if found["outcome"] != "unsupported" and found["outcome"] != "compile errors":
+            if found["outcome"] != "compiled":  # with --compile-only, the only other outcomes are refusals
+                c[found["outcome"]] += 1
+            if found["outcome"] not in ("unsupported", "compile errors", "failed"):
                 c["compiled"] += 1
             if found["outcome"] == "unsupported":
                 keywords[subset][found.get("keyword", "?")] += 1
@@ -305,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="schemas per subset, the first in the sample (default: all 100)")
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--strict-false", action="store_true")
+    parser.add_argument("--compile-only", action="store_true", help="compile each schema, generate nothing")
     parser.add_argument("--peers", help="python of a venv with llguidance and XGrammar")
     parser.add_argument("--cpu-budget", type=float, default=300.0, help="CPU seconds one schema may take")
     parser.add_argument("--records", help="append one JSON line per schema to this file")
@@ -316,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker == "peers":
         return serve(peer_worker())
     if args.worker == "lmlang":
-        return serve(lmlang_worker(args.model, args.max_tokens, args.strict_false))
+        return serve(lmlang_worker(args.model, args.max_tokens, args.strict_false, args.compile_only))
 
     rows = load_sample(args.limit)
     if args.only:
@@ -348,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.peers:  # first: seconds, and the comparison is there even if the model run is cut short
         run("peers", Worker([args.peers, __file__, "--worker", "peers"], args.cpu_budget))
     run("lmlang", Worker([*me, "--worker", "lmlang", "--model", args.model, "--max-tokens", str(args.max_tokens)]
-                         + (["--strict-false"] if args.strict_false else []), args.cpu_budget))
+                         + (["--strict-false"] if args.strict_false else [])
+                         + (["--compile-only"] if args.compile_only else []), args.cpu_budget))
     if out is not None:
         out.close()
     return report(rows, records, args.model, where, args.max_tokens)
