@@ -1,7 +1,8 @@
 """JSON Schema coverage on a fixed JSONSchemaBench sample (benchmarks/data/jsonschemabench, 100 schemas a subset).
 
-    python benchmarks/json_schema.py [--model smollm2] [--limit N] [--max-tokens 256] [--peers PATH/TO/python]
-                                     [--records FILE [--resume]] [--only SUBSET/FILE,...] [--report]
+    python benchmarks/json_schema.py [--model smollm2] [--limit N] [--max-tokens 256] [--cpu-budget 300]
+                                     [--peers PATH/TO/peers/bin/python] [--strict-false | --compile-only]
+                                     [--records FILE [--resume | --report]] [--only SUBSET/FILE,...]
 
 For each schema: compile ``JSON(V, schema)`` (``plan_hole``); on success, generate one value greedily from a short
 prompt and validate what comes back with jsonschema, apart from lmlang's own check. Per subset it prints:
