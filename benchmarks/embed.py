@@ -5,7 +5,7 @@ tokens to a fresh sequence of the generation context and reading its logits, in 
 the time of the first `embed` (which creates the embedding context); and the resident memory the embedding context
 adds after a 500-token text.
 
-    /work/venv/bin/python benchmarks/embed.py [--repeats 20]
+    python benchmarks/embed.py [--repeats 20]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Grammar-mask benchmark: lmlang's GRAMMAR/JSON masks next to llguidance and XGrammar, same vocabularies.
 
-    /work/venv/bin/python benchmarks/grammar.py [--peers /work/benchvenv/bin/python] [--models smollm2 gemma3-270m]
-                                                [--repeats 30]
+    python benchmarks/grammar.py [--peers PATH/TO/peers/bin/python] [--models smollm2 gemma3-270m]
+                                 [--repeats 30]
 
 Cases: nested JSON (``JSON(V)``), arithmetic (a Lark grammar), and a small programming language (a Lark grammar
 with statements, blocks and expressions). For each case and vocabulary, along the tokens of one valid value:

@@ -1,7 +1,7 @@
 """Token-mask benchmark: lmlang's constraint compiler next to llguidance and outlines-core, same vocabularies.
 
-    /work/venv/bin/python benchmarks/masks.py [--peers /work/benchvenv/bin/python] [--models smollm2 gemma3-270m]
-    /work/venv/bin/python benchmarks/masks.py --throughput [--tokens 96] [--rounds 5]
+    python benchmarks/masks.py [--peers PATH/TO/peers/bin/python] [--models smollm2 gemma3-270m]
+    python benchmarks/masks.py --throughput [--tokens 96] [--rounds 5]
 
 For each constraint and vocabulary: the time to compile (plan_hole + matcher, caches emptied first), to mask the
 logits in a state never seen (first visit of each state along a valid value), and in a state seen before

@@ -14,6 +14,8 @@ Decisions (documented in the README):
   ``examples``, ``default``...) are ignored, as JSON Schema says. A keyword the mask cannot enforce
   (``uniqueItems``, an unknown ``format``) is an error naming it; ``strict=False`` masks without it, checks the
   value with it, and warns.
+* Keywords the engine lacks but that say the same as ones it has (``dependencies``, ``not`` of ``required``,
+  ``uniqueItems`` over a few strings) are rewritten into those first (:mod:`lmlang.constraints.schemas`).
 * Stop phrases on a structured hole: the mask lets a ``STOPS_BEFORE`` phrase follow a complete value; a
   ``STOPS_AT`` phrase, kept in the value, is checked on the finished value only.
 """
@@ -31,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lmlang.constraints.schemas import rewrite
 from lmlang.errors import ConstraintError, LmlangWarning, NotEnforcedError
 from lmlang.masks import grammar as engine
 from lmlang.source import Span
@@ -148,6 +151,7 @@ def json_structure(schema: Any, source: str, span: Span | None, strict: bool = T
 def _json_grammar(schema: Any, source: str, span: Span | None, strict: bool,
                   whitespace: str = "compact") -> engine.Grammar:
     options = {**_JSON_OPTIONS, **JSON_SPACINGS[whitespace]}
+    schema = rewrite(schema)  # the same meaning in keywords the engine implements
     try:
         return engine.json_schema(schema, options, source)
     except engine.GrammarError as err:

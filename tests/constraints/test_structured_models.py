@@ -133,3 +133,26 @@ def test_a_schema_value_is_compact_even_after_a_pretty_printed_example(smollm2, 
         assert "\n" in text
     else:
         assert text == json.dumps(value, ensure_ascii=False)
+
+
+# Keywords lmlang rewrites for the engine (lmlang.constraints.schemas); the prompt shows values that break them.
+REWRITTEN = {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "additionalProperties": False,
+             "properties": {"street": {"type": "string", "maxLength": 12}, "box": {"type": "integer"},
+                            "city": {"type": "string", "maxLength": 12}, "legacy": {"not": {}}},
+             "dependencies": {"box": ["street"], "street": {"not": {"required": ["box", "city"]}}}}
+REWRITTEN_SHOWN = ['{"box": 7}', '{"street": "Main", "box": 1, "city": "Oslo"}', '{"legacy": 1, "city": "Rome"}']
+
+
+def test_rewritten_keywords_hold_over_seeds(smollm2) -> None:
+    query = lmlang.compile('sample(temperature=1.0)\n"Addresses as JSON:\\n{EX}\\nAnother one:[X]" where JSON(X, S)\n')
+    values = 0
+    for seed in (1, 2, 3):
+        try:
+            results = query.run("smollm2", S=REWRITTEN, EX="\n".join(REWRITTEN_SHOWN), decoder="sample",
+                                decoder_args={"n": 2, "seed": seed, "max_tokens": 32, "temperature": 1.0})
+        except ConstraintError:
+            continue
+        for result in results:
+            jsonschema.Draft7Validator(REWRITTEN).validate(result.variables["X"])
+            values += 1
+    assert values >= 2
