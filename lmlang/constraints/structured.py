@@ -152,16 +152,24 @@ def _json_grammar(schema: Any, source: str, span: Span | None, strict: bool,
                   whitespace: str = "compact") -> engine.Grammar:
     options = {**_JSON_OPTIONS, **JSON_SPACINGS[whitespace]}
     schema = rewrite(schema)  # the same meaning in keywords the engine implements
-    try:
-        return engine.json_schema(schema, options, source)
-    except engine.GrammarError as err:
-        unenforced = _unenforced(str(err))
-        if not unenforced:
-            raise ConstraintError(span, f"the schema cannot be compiled: {err}") from None
-        if strict:
-            raise NotEnforcedError(span, f"the schema uses {unenforced}, which lmlang's JSON mask cannot enforce; "
-                                         "pass strict=False to mask without it and check the finished value "
-                                         "against the whole schema") from None
+    dropped: set[str] = set()
+    while True:
+        try:
+            return engine.json_schema(schema, options, source)
+        except engine.GrammarError as err:
+            message = str(err)
+        annotation = _annotation_format(message, schema)
+        if annotation is None or annotation in dropped:
+            break
+        dropped.add(annotation)
+        schema = _without_format(schema, annotation)
+    unenforced = _unenforced(message)
+    if not unenforced:
+        raise ConstraintError(span, f"the schema cannot be compiled: {message}")
+    if strict:
+        raise NotEnforcedError(span, f"the schema uses {unenforced}, which lmlang's JSON mask cannot enforce; "
+                                     "pass strict=False to mask without it and check the finished value "
+                                     "against the whole schema")
     try:
         grammar = engine.json_schema(schema, {**options, "lenient": True}, source)
     except engine.GrammarError as err:
@@ -169,6 +177,35 @@ def _json_grammar(schema: Any, source: str, span: Span | None, strict: bool,
     warnings.warn(f"{source}: the mask ignores {unenforced}; the finished value is checked against it",
                   LmlangWarning, stacklevel=2)
     return grammar
+
+
+# The formats some draft of JSON Schema defines (draft 3's included): a schema naming one means it, so a mask that
+# cannot enforce it says so. Any other format is no standard's: validators ignore it, and so may the mask.
+_STANDARD_FORMATS = frozenset({
+    "date-time", "date", "time", "duration", "email", "idn-email", "hostname", "idn-hostname", "ipv4", "ipv6",
+    "uri", "uri-reference", "iri", "iri-reference", "uuid", "uri-template", "json-pointer",
+    "relative-json-pointer", "regex", "color", "host-name", "ip-address", "utc-millisec", "style", "phone"})
+
+
+def _annotation_format(message: str, schema: Any) -> str | None:
+    """The format an llguidance error says it does not know, when no JSON Schema draft defines it (``topic``,
+    ``path``): such a format is an annotation, checked by no validator, which the mask may leave out without
+    letting anything invalid through. None for any other error."""
+    found = re.search(r"Unknown format: (\S+)", message)
+    if found is None:
+        return None
+    name = found.group(1).strip("\"'")
+    return None if name in _STANDARD_FORMATS else name
+
+
+def _without_format(schema: Any, name: str) -> Any:
+    """``schema`` with every ``"format": name`` left out (a copy)."""
+    if isinstance(schema, dict):
+        return {key: _without_format(value, name) for key, value in schema.items()
+                if not (key == "format" and value == name)}
+    if isinstance(schema, list):
+        return [_without_format(item, name) for item in schema]
+    return schema
 
 
 def _unenforced(message: str) -> str | None:

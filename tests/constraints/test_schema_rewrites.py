@@ -124,3 +124,15 @@ def test_unique_items_from_a_short_list_of_strings(schema):
     p = plan(schema)
     for text in texts:
         assert masked(p, text) == validator.is_valid(json.loads(text)), text
+
+
+def test_a_format_no_draft_defines_is_an_annotation_and_a_standard_one_the_mask_lacks_is_an_error() -> None:
+    schema = {"type": "object", "properties": {"t": {"type": "string", "format": "topic"}}, "required": ["t"]}
+    p = plan(schema)
+    for text in ('{"t": "anything at all"}', '{"t": ""}'):
+        assert masked(p, text)
+        assert jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).is_valid(
+            json.loads(text))  # the validator ignores it too: nothing invalid gets through
+    assert not masked(p, '{"t": 1}')
+    with pytest.raises(NotEnforcedError, match="'idn-email'"):
+        plan({"type": "string", "format": "idn-email"})
