@@ -52,6 +52,8 @@ class Session:
         self._decoders: dict[int, Decoder] = {}  # by id of the model; dropped when the model closes
         self._decoders_lock = threading.Lock()  # runs on several threads find their decoders here
         self.embeddings: BoundedCache[tuple[str, str], np.ndarray] = BoundedCache("embeddings", embeddings)
+        #: set by calibration on a session of its own: the cascades its runs reach run one observed stage
+        self.probe: Any = None
 
     # ------------------------------------------------------------------ models and decoders
     def model(self, name: str | None = None) -> Any:

@@ -42,6 +42,10 @@ class ModelRunner(Protocol):
 class BlockRunner(Protocol):
     """The models a multi-model statement may run its stages on (a ``lmlang.session.Session`` is one)."""
 
+    #: calibration's view of the cascades run here (``lmlang.multimodel.cascade.Probe``): only the stage of its
+    #: model runs, and the score is recorded; None runs cascades whole
+    probe: Any
+
     def resolve(self, model: str) -> None:
         """Nothing if ``model`` names a model this runner can load (without loading it), else a ModelError."""
         ...

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from lmlang.errors import LmlangError, UsageError
 from lmlang.multimodel import cost, plot, thresholds, tiers
@@ -25,7 +26,9 @@ from lmlang.multimodel.calibration.data import Item, Plan, check_labels, normal,
 from lmlang.multimodel.calibration.fitting import fit, parse_target, split
 from lmlang.multimodel.calibration.metrics import (Metrics, auroc, cascade_metrics, mix_at_cost, oracle_metrics,
                                                    random_mix, single_metrics)
-from lmlang.multimodel.calibration.runs import DEFAULT_CACHE, Observation, observe
+from lmlang.multimodel.calibration import runs
+from lmlang.multimodel.calibration.runs import DEFAULT_CACHE, Observation
+from lmlang.session import Session
 from lmlang.multimodel.calibration.tables import CURVE_ROWS, curve_rows, stage_rows, table
 
 __all__ = ["CURVE_ROWS", "DEFAULT_CACHE", "Item", "Metrics", "Observation", "Plan", "auroc", "calibrate_main",
@@ -36,6 +39,13 @@ __all__ = ["CURVE_ROWS", "DEFAULT_CACHE", "Item", "Metrics", "Observation", "Pla
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # a usage error like the rest of the CLI's, not argparse's exit
         raise UsageError(None, f"lmlang calibrate: {message}")
+
+
+def observe(query: Any, source: str, plan: Plan, items: list[Item], cache: Path | None,
+            session: Session | None = None) -> dict[str, list[Observation]]:
+    """Each model of the cascade run once on each item: its answer, score and cost (cached per model). The runs go
+    to ``session`` (default: a new one), whose cascades run only the observed model's stage."""
+    return runs.observe(query, source, plan, items, cache, session if session is not None else Session())
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -5,7 +5,6 @@ run fails when a constraint cannot be met or the query's own code raises)."""
 from __future__ import annotations
 
 import functools
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,15 +32,12 @@ class Probe:
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
-PROBE: ContextVar[Probe | None] = ContextVar("lmlang_cascade_probe", default=None)
-
-
 def run_cascade(blocks: BlockRunner, run: Run, event: BlockEvent, settings: DecoderSettings) -> dict[str, Any]:
     statement = event.statement
     assert isinstance(statement, ast.Cascade)
     scope = block_scope(event, run)
     models = model_names(blocks, statement.models, scope, "the cascade's model")
-    probe = PROBE.get()
+    probe = blocks.probe
     if probe is not None:
         return _probed(blocks, probe, models, run, event, settings, scope)
     trace = trace_of(run)

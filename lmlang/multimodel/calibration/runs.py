@@ -2,8 +2,8 @@
 with, and what the run cost. Runs are cached on disk per model and query, since models are slow and
 calibration is repeated with other targets.
 
-The query runs whole through its own ``run``; the cascade it reaches runs only the observed model's stage and
-records the score, told so by :data:`lmlang.multimodel.cascade.PROBE`.
+The query runs whole through its own ``run``, on a session whose ``probe`` says which model's stage the cascade
+it reaches runs alone, recording the score.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from lmlang.multimodel import cost
 from lmlang.multimodel.calibration.data import Item, Plan, normal
-from lmlang.multimodel.cascade import PROBE, Probe
+from lmlang.multimodel.cascade import Probe
 
 DEFAULT_CACHE = Path.home() / ".cache" / "lmlang" / "calibrate"
 
@@ -36,8 +36,10 @@ class Observation:
     work: cost.Work | None = None  # tokens and seconds of each kind, for prices that match the machine
 
 
-def observe(query: Any, source: str, plan: Plan, items: list[Item], cache: Path | None) -> dict[str, list[Observation]]:
-    """Each model of the cascade run once on each item: its answer, score and cost (cached per model)."""
+def observe(query: Any, source: str, plan: Plan, items: list[Item], cache: Path | None,
+            session: Any) -> dict[str, list[Observation]]:
+    """Each model of the cascade run once on each item, on ``session`` (a ``lmlang.Session`` of calibration's
+    own): its answer, score and cost (cached per model)."""
     observations: dict[str, list[Observation]] = {}
     for model in plan.models:
         stored = _load_cache(cache, source, model)
@@ -45,12 +47,11 @@ def observe(query: Any, source: str, plan: Plan, items: list[Item], cache: Path 
         for item in items:
             key = json.dumps(item.inputs, sort_keys=True, ensure_ascii=False)
             if "prefill_seconds" not in stored.get(key, {}):
-                probe = Probe(model, plan.score)
-                token = PROBE.set(probe)
+                probe = session.probe = Probe(model, plan.score)
                 try:
-                    result = query.run(model, **item.inputs)
+                    result = query.run(model, session=session, **item.inputs)
                 finally:
-                    PROBE.reset(token)
+                    session.probe = None
                 record = probe.records[0]
                 stored[key] = {**record, "answer": result.variables.get(plan.answer)}
             record = stored[key]
