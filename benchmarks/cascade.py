@@ -9,15 +9,21 @@ Three tasks (benchmarks/data/README.md says where each one's data comes from), e
 
 Each model runs once per input (through ``lmlang calibrate``'s observation cache); prices are what this machine
 measured: seconds per 1,000 prompt tokens evaluated and per 1,000 tokens generated, per model, times each run's
-tokens of each kind (so a stage's price does not move with the machine's load from one input to the next); the
-raw measured seconds are reported too. On the test split the script reports each model alone, every two-tier
-cascade and the three-tier one with thresholds fitted on the dev split (the cheapest reaching the largest model's
-dev accuracy less one point), random mixing of the same models at the same price, and the oracle (escalating
-exactly the inputs each model gets wrong); whether a cascade reaches the largest model's test accuracy within a
-point at no more than half its price; and whether it is above random mixing at every escalation rate. The plot
-of accuracy against price is an SVG written next to the data.
+tokens of each kind (so a stage's price does not move with the machine's load from one input to the next). By
+default the rates come from the same runs, whose raw seconds are reported too. Answers, margins and token counts
+do not depend on the machine's load, but seconds do, so a long run made in the background prices with rates timed
+apart on the quiet machine: ``--measure-rates FILE`` runs a fixed sample of each task's inputs (every model, no
+cache, after one warm-up run) and writes the rates per task to FILE; ``--rates FILE`` prices with them.
+
+On the test split the script reports each model alone, every two-tier cascade and the three-tier one with
+thresholds fitted on the dev split (the cheapest reaching the largest model's dev accuracy less one point), random
+mixing of the same models at the same price, and the oracle (escalating exactly the inputs each model gets wrong);
+whether a cascade reaches the largest model's test accuracy within a point at no more than half its price; and
+whether it is above random mixing at every escalation rate. The plot of accuracy against price is an SVG written
+next to the data.
 
     python benchmarks/cascade.py [--task capitals|word_sentiment|arithmetic ...] [--limit N] [--no-cache]
+                                 [--rates FILE | --measure-rates FILE [--sample N]]
 
 Without ``lmlang[qwen]`` installed, it runs the two small models only.
 """
@@ -25,7 +31,9 @@ Without ``lmlang[qwen]`` installed, it runs the two small models only.
 from __future__ import annotations
 
 import argparse
+import datetime
 import html
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -33,6 +41,7 @@ from pathlib import Path
 
 import lmlang
 from lmlang.models import registry
+from lmlang.models.llama import threads_from_environment
 from lmlang.multimodel import calibrate, cost, tiers
 
 HERE = Path(__file__).parent
@@ -41,6 +50,7 @@ SMALL = ("smollm2", "gemma3-270m")
 QWEN = registry.QWEN.alias
 HEADER = re.compile(r'cascade "smollm2", "gemma3-270m"')
 SHORT = {"smollm2": "S", "gemma3-270m": "G", QWEN: "Q"}
+SAMPLE = 20  # inputs per task and model timed by --measure-rates: three tasks take about two minutes on 2 cores
 COLORS = ["#1f77b4", "#2ca02c", "#9467bd", "#d62728", "#ff7f0e"]
 
 
@@ -50,30 +60,105 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="use the first N labeled inputs of each task only")
     parser.add_argument("--no-cache", action="store_true", help="run every model again")
     parser.add_argument("--small-only", action="store_true", help="leave Qwen out even when it is installed")
+    timing = parser.add_mutually_exclusive_group()
+    timing.add_argument("--rates", type=Path, help="price with the rates --measure-rates wrote to this file "
+                                                   "(default: rates measured from the same runs)")
+    timing.add_argument("--measure-rates", type=Path, metavar="FILE",
+                        help="time a sample of each task on every model (quiet machine) and write the rates to FILE")
+    parser.add_argument("--sample", type=int, default=SAMPLE, help=f"inputs per task and model that "
+                                                                    f"--measure-rates times (default {SAMPLE})")
     args = parser.parse_args()
     os.environ.pop("LMLANG_PRICES", None)  # observations are costed in measured seconds, priced below
     models = list(SMALL) if args.small_only or not registry.installed(registry.QWEN) else [*SMALL, QWEN]
     if QWEN not in models:
         print(f"({QWEN} is not installed: pip install 'lmlang[qwen]'; running the two small models only)\n")
-    for task in args.task or TASKS:
+    tasks = args.task or list(TASKS)
+    if args.measure_rates:
+        measure_rates(tasks, models, args.sample, args.measure_rates)
+        return
+    quiet = read_rates(args.rates, tasks, models) if args.rates else None
+    for task in tasks:
         print(f"## {task}\n")
-        report(task, models, args.limit, None if args.no_cache else calibrate.DEFAULT_CACHE)
+        report(task, models, args.limit, None if args.no_cache else calibrate.DEFAULT_CACHE,
+               None if quiet is None else quiet[task])
         print()
 
 
-def report(task: str, models: list[str], limit: int | None, cache: Path | None) -> None:
+def load(task: str, models: list[str]) -> tuple[lmlang.Query, str, calibrate.Plan, list[calibrate.Item]]:
+    """The task's query with ``models`` as its cascade, and its labeled inputs."""
     query_path, data = HERE / "data" / f"{task}.lmq", HERE / "data" / f"{task}.jsonl"
     source = HEADER.sub("cascade " + ", ".join(f'"{m}"' for m in models), query_path.read_text(encoding="utf-8"))
     query = lmlang.compile(source, str(query_path))
-    plan = calibrate.plan_for(query.program, None)
-    items = calibrate.read_data(data)[:limit]
+    return query, source, calibrate.plan_for(query.program, None), calibrate.read_data(data)
+
+
+def sample_of(items: list[calibrate.Item], size: int) -> list[calibrate.Item]:
+    """``size`` inputs spread evenly over the data, so the sample's prompts are as long as the task's."""
+    step = max(len(items) // size, 1)
+    return items[::step][:size]
+
+
+def measure_rates(tasks: list[str], models: list[str], size: int, out: Path) -> None:
+    """Seconds per 1,000 prompt and generated tokens of each model on each task, timed on a sample of its inputs.
+
+    Per task, since evaluating a prompt costs more per token the longer it is. Each model first answers one input
+    untimed: the first run after loading allocates what the later ones reuse.
+    """
+    threads = threads_from_environment()
+    print(f"timing {size} inputs per task and model on {threads} thread(s), no cache", flush=True)
+    rates, seconds = {}, {}
+    for task in tasks:
+        query, source, plan, items = load(task, models)
+        calibrate.observe(query, source, plan, items[-1:], None)
+        obs = calibrate.observe(query, source, plan, sample_of(items, size), None)
+        measured = cost.measured_prices({m: [o.work for o in obs[m]] for m in models})
+        rates[task] = cost.format_prices(measured)
+        seconds[task] = {m: round(sum(o.work.seconds for o in obs[m]) / len(obs[m]), 4) for m in models}
+        print(f"{task}: {rates[task]}; seconds per input {seconds[task]}", flush=True)
+    record = {"lmlang_cascade_rates": 1, "unit": "seconds per 1,000 tokens, prefill/decode",
+              "measured": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "threads": threads, "cpus": os.cpu_count(), "inputs_per_task_and_model": size,
+              "rates": rates, "seconds_per_input": seconds}
+    out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+
+
+def read_rates(path: Path, tasks: list[str], models: list[str]) -> dict[str, tuple[dict[str, cost.Price], str]]:
+    """Each task's rates from a --measure-rates file, and a line saying where they come from."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        table = record["rates"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SystemExit(f"cannot read the rates file {path} ({err}): write it with --measure-rates {path}")
+    out = {}
+    for task in tasks:
+        if task not in table:
+            raise SystemExit(f"{path} has no rates for {task}: measure them with --measure-rates {path} --task {task}")
+        prices = cost.parse_prices(table[task], str(path))
+        missing = [m for m in models if m not in prices]
+        if missing:
+            raise SystemExit(f"{path} has no rates for {', '.join(missing)} on {task}: measure them again")
+        where = (f"timed apart by --measure-rates on {record.get('threads')} thread(s), {record.get('measured')}, "
+                 f"{record.get('inputs_per_task_and_model')} inputs per model")
+        out[task] = ({m: prices[m] for m in models}, where)
+    return out
+
+
+def report(task: str, models: list[str], limit: int | None, cache: Path | None,
+           quiet: tuple[dict[str, cost.Price], str] | None) -> None:
+    query, source, plan, items = load(task, models)
+    items = items[:limit]
     obs = calibrate.observe(query, source, plan, items, cache)
-    rates = cost.measured_prices({m: [o.work for o in obs[m]] for m in models})
+    own = quiet is None
+    rates = cost.measured_prices({m: [o.work for o in obs[m]] for m in models}) if own else quiet[0]
     price = tiers.observed(obs, models, "price", rates)
-    seconds = tiers.observed(obs, models, "seconds")
+    # Seconds measured in a run made in the background say nothing: with rates timed apart, the price (seconds at
+    # the quiet rates) stands for them.
+    seconds = tiers.observed(obs, models, "seconds") if own else price
     dev, test = calibrate.split(len(items), 0.5, 0)
-    print(f"{len(items)} inputs: {len(dev)} dev, {len(test)} test. Prices measured here, seconds per 1,000 tokens "
-          f"(prefill/decode): `{cost.format_prices(rates)}`\n")
+    where = "measured from these runs" if own else quiet[1]
+    print(f"{len(items)} inputs: {len(dev)} dev, {len(test)} test. Prices: seconds per 1,000 tokens "
+          f"(prefill/decode), {where}: `{cost.format_prices(rates)}`\n")
 
     rows = []
     for i, model in enumerate(models):
@@ -118,8 +203,10 @@ def report(task: str, models: list[str], limit: int | None, cache: Path | None) 
                      "that escalate some inputs")
         curves.append((label, [(o.cost, o.accuracy) for _, o in frontier], (fitted.cost, fitted.accuracy),
                        (oracle_p.cost, oracle_p.accuracy)))
+    if not own:
+        rows = [row[:4] + row[5:] for row in rows]
     print(calibrate.table(["system (test split)", "accuracy", "escalation", "price/input (measured rates)",
-                           "seconds/input (measured)", "note"], rows))
+                           *(["seconds/input (measured)"] if own else []), "note"], rows))
     print("\n" + "\n".join(goals))
     singles = [(tiers.single(price, i, test).cost, tiers.single(price, i, test).accuracy, m)
                for i, m in enumerate(models)]
