@@ -185,7 +185,8 @@ def report(task: str, models: list[str], limit: int | None, cache: Path | None,
         # Two tiers: every threshold, so every escalation rate; three: the best thresholds at each price (the grid
         # also holds combinations no one would pick, such as escalating the inputs the middle model is sure of).
         inner = [o for _, o in (every if len(chain) == 2 else frontier) if 0 < o.escalation < 1]
-        above = sum(o.accuracy > tiers.mixing_accuracy(singles, o.cost) for o in inner)
+        gaps = sorted((o.escalation, o.accuracy - tiers.mixing_accuracy(singles, o.cost)) for o in inner)
+        above = sum(gap > 0 for _, gap in gaps)
         shown = ", ".join(f"{t:.3g}" if abs(t) < 1e9 else
                           ("escalate all" if (t > 0) == plan.at_least else "accept all")
                           for t in map(tiers.finite, found))
@@ -198,9 +199,9 @@ def report(task: str, models: list[str], limit: int | None, cache: Path | None,
         goals.append(f"- {label}: {'reaches' if close else 'does not reach'} {chain[-1]}'s accuracy "
                      f"({top.accuracy:.3f}) within one point at no more than half its price (cascade "
                      f"{fitted.accuracy:.3f} at {fitted.cost / top.cost:.0%}); above random mixing at equal price "
-                     f"at {above} "
-                     f"of {len(inner)} {'thresholds' if len(chain) == 2 else 'points of its best-thresholds curve'} "
-                     "that escalate some inputs")
+                     f"at {above} of {len(gaps)} "
+                     f"{'thresholds' if len(chain) == 2 else 'points of its best-thresholds curve'} that escalate "
+                     f"some inputs{behind(gaps)}")
         curves.append((label, [(o.cost, o.accuracy) for _, o in frontier], (fitted.cost, fitted.accuracy),
                        (oracle_p.cost, oracle_p.accuracy)))
     if not own:
@@ -213,6 +214,22 @@ def report(task: str, models: list[str], limit: int | None, cache: Path | None,
     picture = HERE / "data" / f"{task}.cascade.svg"
     picture.write_text(svg(task, curves, singles, largest.cost), encoding="utf-8")
     print(f"\nplot: {picture.relative_to(HERE.parent)}")
+
+
+def behind(gaps: list[tuple[float, float]]) -> str:
+    """Where a cascade is not above random mixing: the escalation ranges, and by how much at worst."""
+    if all(gap > 0 for _, gap in gaps):
+        return ""
+    ranges, start, end = [], None, None
+    for escalation, gap in [*gaps, (None, 1.0)]:
+        if escalation is not None and gap <= 0:
+            start, end = (escalation if start is None else start), escalation
+        elif start is not None:
+            ranges.append(f"{start:.0%}" if start == end else f"{start:.0%}-{end:.0%}")
+            start = None
+    worst = -min(gap for _, gap in gaps)
+    return (f" (not above at escalation {', '.join(ranges)}; "
+            + (f"at worst {worst * 100:.1f} points below)" if worst > 0 else "equal there, never below)"))
 
 
 def chains(models: Sequence[str]) -> list[tuple[str, ...]]:
