@@ -292,8 +292,10 @@ def svg(task: str, curves: list, singles: list[tuple[float, float, str]], larges
                      f'{html.escape(label)}</text>')
     for c, a, name in singles:
         px, py = at(c, a)
+        right = px > width - 160  # a name near the right edge is written to the left of its point
         parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="4" fill="black"/>'
-                     f'<text x="{px + 6:.1f}" y="{py - 6:.1f}">{html.escape(name)}</text>')
+                     f'<text x="{px + (-6 if right else 6):.1f}" y="{py - 6:.1f}" '
+                     f'text-anchor="{"end" if right else "start"}">{html.escape(name)}</text>')
     parts.append(f'<text x="{width - pad - 150}" y="{legend + 14 * len(curves)}" fill="grey">random mixing</text>'
                  f'<text x="{width - pad - 150}" y="{legend + 14 + 14 * len(curves)}">'
                  '■ fitted on dev, ○ oracle</text>')
