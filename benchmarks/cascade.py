@@ -225,7 +225,8 @@ def behind(gaps: list[tuple[float, float]]) -> str:
         if escalation is not None and gap <= 0:
             start, end = (escalation if start is None else start), escalation
         elif start is not None:
-            ranges.append(f"{start:.0%}" if start == end else f"{start:.0%}-{end:.0%}")
+            first, last = f"{start:.0%}", f"{end:.0%}"
+            ranges.append(first if first == last else f"{first}-{last}")
             start = None
     worst = -min(gap for _, gap in gaps)
     return (f" (not above at escalation {', '.join(ranges)}; "
