@@ -167,7 +167,7 @@ def report(task: str, models: list[str], limit: int | None, cache: Path | None,
         rows.append([f"{model} alone", p.accuracy, 0.0, p.cost, s.cost,
                      "" if area is None else f"margin AUROC {area:.3f}"])
     largest = tiers.single(price, len(models) - 1, test)
-    curves, goals = [], []
+    curves, goals, picks = [], [], []
     for chain in chains(models):
         stages = [models.index(m) for m in chain]
         sub_p, sub_s = pick(price, stages), pick(seconds, stages)
@@ -202,6 +202,9 @@ def report(task: str, models: list[str], limit: int | None, cache: Path | None,
                      f"at {above} of {len(gaps)} "
                      f"{'thresholds' if len(chain) == 2 else 'points of its best-thresholds curve'} that escalate "
                      f"some inputs{behind(gaps)}")
+        if chain[-1] == models[-1]:
+            on_dev = tiers.outcome(sub_p, dev, found, plan.at_least)
+            picks.append(((not met, on_dev.cost if met else -on_dev.accuracy), label, fitted, top))
         curves.append((label, [(o.cost, o.accuracy) for _, o in frontier], (fitted.cost, fitted.accuracy),
                        (oracle_p.cost, oracle_p.accuracy)))
     if not own:
@@ -209,6 +212,12 @@ def report(task: str, models: list[str], limit: int | None, cache: Path | None,
     print(calibrate.table(["system (test split)", "accuracy", "escalation", "price/input (measured rates)",
                            *(["seconds/input (measured)"] if own else []), "note"], rows))
     print("\n" + "\n".join(goals))
+    if picks:
+        _, label, fitted, top = min(picks, key=lambda p: p[0])
+        print(f"\nThe dev split picks {label} (of the cascades ending with {models[-1]}, the cheapest on dev meeting "
+              f"its dev target, else the most accurate there): on test {fitted.accuracy:.3f} against "
+              f"{top.accuracy:.3f} alone, at {fitted.cost / top.cost:.0%} of its price, escalating "
+              f"{fitted.escalation:.0%}.")
     singles = [(tiers.single(price, i, test).cost, tiers.single(price, i, test).accuracy, m)
                for i, m in enumerate(models)]
     picture = HERE / "data" / f"{task}.cascade.svg"
