@@ -34,6 +34,7 @@ import argparse
 import datetime
 import html
 import json
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -258,30 +259,36 @@ def pick(observed: tiers.Observed, stages: list[int]) -> tiers.Observed:
 def svg(task: str, curves: list, singles: list[tuple[float, float, str]], largest: float) -> str:
     """Accuracy against price: each cascade's best thresholds at every price (line), its fitted thresholds
     (square), its oracle (ring), the single models (black) and random mixing of them (dashed)."""
-    width, height, left, bottom, pad = 640, 420, 60, 50, 20
+    width, height, left, bottom, pad, top = 640, 420, 60, 50, 20, 34
     xs = [p[0] for _, line, f, o in curves for p in (*line, f, o)] + [s[0] for s in singles]
     ys = [p[1] for _, line, f, o in curves for p in (*line, f, o)] + [s[1] for s in singles]
-    x0, x1 = 0.0, max(xs) * 1.05 or 1.0
-    y0, y1 = max(0.0, min(ys) - 0.05), min(1.0, max(ys) + 0.02)
-    y1 = y1 if y1 > y0 else y0 + 0.1
+    # Round ticks: the price axis in steps of a quarter of the largest model's price, accuracy in steps of 0.05.
+    share = max(max(xs) / largest, 0.25)
+    x_step = 0.25 if share <= 2 else 0.5
+    x_ticks = [k * x_step for k in range(math.ceil(share / x_step) + 1)]
+    x0, x1 = 0.0, x_ticks[-1] * largest
+    y0 = max(0.0, math.floor((min(ys) - 0.02) / 0.05) * 0.05)
+    y1 = min(1.0, math.ceil((max(ys) + 0.005) / 0.05) * 0.05)
+    y1 = y1 if y1 > y0 else y0 + 0.05
+    y_ticks = [y0 + 0.05 * k for k in range(round((y1 - y0) / 0.05) + 1)]
 
     def at(x: float, y: float) -> tuple[float, float]:
         return (left + (x - x0) / (x1 - x0) * (width - left - pad),
-                height - bottom - (y - y0) / (y1 - y0) * (height - bottom - pad))
+                height - bottom - (y - y0) / (y1 - y0) * (height - bottom - top))
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
              f'font-size="11"><rect width="100%" height="100%" fill="white"/>',
-             f'<text x="{width / 2}" y="14" text-anchor="middle" font-size="13">{html.escape(task)}: accuracy '
+             f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13">{html.escape(task)}: accuracy '
              f'against measured price (test split)</text>']
     ax, ay = at(x0, y0)
     parts.append(f'<line x1="{ax}" y1="{ay}" x2="{width - pad}" y2="{ay}" stroke="black"/>'
-                 f'<line x1="{ax}" y1="{ay}" x2="{ax}" y2="{pad}" stroke="black"/>')
-    for k in range(6):
-        x, y = x0 + (x1 - x0) * k / 5, y0 + (y1 - y0) * k / 5
-        px, _ = at(x, y0)
+                 f'<line x1="{ax}" y1="{ay}" x2="{ax}" y2="{top - 6}" stroke="black"/>')
+    for share_tick in x_ticks:
+        px, _ = at(share_tick * largest, y0)
+        parts.append(f'<text x="{px:.1f}" y="{ay + 14}" text-anchor="middle">{share_tick:.0%}</text>')
+    for y in y_ticks:
         _, py = at(x0, y)
-        parts.append(f'<text x="{px:.1f}" y="{ay + 14}" text-anchor="middle">{x / largest:.0%}</text>'
-                     f'<text x="{ax - 4}" y="{py + 4:.1f}" text-anchor="end">{y:.2f}</text>')
+        parts.append(f'<text x="{ax - 4}" y="{py + 4:.1f}" text-anchor="end">{y:.2f}</text>')
     parts.append(f'<text x="{(left + width) / 2}" y="{height - 12}" text-anchor="middle">price per input, share of '
                  f'the largest model\'s</text><text x="14" y="{height / 2}" transform="rotate(-90 14 {height / 2})" '
                  f'text-anchor="middle">accuracy</text>')
