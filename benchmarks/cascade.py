@@ -51,7 +51,7 @@ SMALL = ("smollm2", "gemma3-270m")
 QWEN = registry.QWEN.alias
 HEADER = re.compile(r'cascade "smollm2", "gemma3-270m"')
 SHORT = {"smollm2": "S", "gemma3-270m": "G", QWEN: "Q"}
-SAMPLE = 40  # inputs per task and model timed by --measure-rates: three tasks take about three minutes on 2 cores
+SAMPLE = 40  # inputs per task and model timed by --measure-rates: three tasks take about two minutes on 2 cores
 COLORS = ["#1f77b4", "#2ca02c", "#9467bd", "#d62728", "#ff7f0e"]
 
 
