@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     run = commands.add_parser("run", help="run a query file")
     run.add_argument("file", help="a .lmq or .lmql file")
-    run.add_argument("--model", "-m", help="model alias (smollm2, gemma3-270m) or .gguf path; overrides 'from'")
+    run.add_argument("--model", "-m", help="model alias (smollm2, gemma3-270m, qwen2.5-coder-1.5b) or .gguf path; "
+                                           "overrides 'from'")
     run.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
                      help="an input of the query; VALUE is read as a Python literal when it is one, else as text")
     run.add_argument("--json", action="store_true", help="print the result as JSON, nothing else on stdout")

