@@ -48,10 +48,16 @@ _CITIES = ["Lyon", "Osaka", "Seville", "Kazan", "Leeds", "Beirut", "Busan", "Por
 def make_rows(n: int, seed: int = 0) -> dict[str, list[dict[str, Any]]]:
     """``n`` rows for each query, the same for every run of the benchmark."""
     rng = random.Random(seed)
-    reviews = [{"review": f"{rng.choice(_THINGS)} {rng.choice(_GOOD if rng.random() < 0.5 else _BAD)}."}
-               for _ in range(n)]
-    texts = [{"text": f"{name} is {rng.randint(18, 90)} years old and lives in {rng.choice(_CITIES)}."}
-             for name in (rng.choice(_NAMES) for _ in range(n))]
+    # Every row is different, as in a real data set: a repeated row would find its whole prompt saved, logits
+    # included, and cost nothing, which is not what a data set of distinct rows costs.
+    reviews = [{"review": f"{rng.choice(_THINGS)} {rng.choice(_GOOD if rng.random() < 0.5 else _BAD)}. "
+                          f"Order {1000 + i}, {rng.choice(_CITIES)}."}
+               for i in range(n)]
+    texts: list[dict[str, Any]] = []
+    while len(texts) < n:
+        text = f"{rng.choice(_NAMES)} is {rng.randint(18, 90)} years old and lives in {rng.choice(_CITIES)}."
+        if {"text": text} not in texts:
+            texts.append({"text": text})
     return {"classification": reviews, "extraction": texts}
 
 
