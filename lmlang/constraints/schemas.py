@@ -232,22 +232,14 @@ def _complement(operand: Any) -> Any:
         if len(names) == 1:
             return {"type": "object", **_absent(names)}
         return {"type": "object", "anyOf": [_absent([n]) for n in names]}
-    if set(rest) == {"allOf"} and isinstance(rest["allOf"], list) and rest["allOf"]:
-        # not (A and B) = not A or not B
-        parts = [_complement(p) for p in rest["allOf"]]
-        if any(p is None for p in parts):
-            return None
-        if any(p is True for p in parts):
-            return True
-        kept = [p for p in parts if p is not False]
-        return {"anyOf": kept} if kept else False
-    if set(rest) == {"anyOf"} and isinstance(rest["anyOf"], list) and rest["anyOf"]:
-        # not (A or B) = not A and not B
-        parts = [_complement(p) for p in rest["anyOf"]]
-        if any(p is None for p in parts):
-            return None
-        if any(p is False for p in parts):
-            return False
-        kept = [p for p in parts if p is not True]
-        return {"allOf": kept} if kept else True
+    # De Morgan: not (A and B) = not A or not B; not (A or B) = not A and not B.
+    for keyword, dual, absorbing in (("allOf", "anyOf", True), ("anyOf", "allOf", False)):
+        if set(rest) == {keyword} and isinstance(rest[keyword], list) and rest[keyword]:
+            parts = [_complement(p) for p in rest[keyword]]
+            if any(p is None for p in parts):
+                return None
+            if any(p is absorbing for p in parts):
+                return absorbing
+            kept = [p for p in parts if p is not (not absorbing)]
+            return {dual: kept} if kept else (not absorbing)
     return None

@@ -76,10 +76,6 @@ class PromptCache:
         shared = self.budget > 0 and not usable and model.others_running()
         with self._lock:
             found, keep = self._best(tokens) if usable or shared else (None, 0)
-            if found is not None:
-                self._entries.move_to_end(tuple(found.saved.tokens))
-                self.hits += 1
-                self.saved_tokens += keep
         restored = keep
         if found is None:
             seq = model.new_sequence()
@@ -88,6 +84,12 @@ class PromptCache:
                 seq = model.restore(found.saved, keep, anywhere=shared)
             except UsageError:  # another run evaluated something first: the cache is not empty any more
                 seq, restored, shared = model.new_sequence(), 0, True
+            else:
+                with self._lock:
+                    if tuple(found.saved.tokens) in self._entries:
+                        self._entries.move_to_end(tuple(found.saved.tokens))
+                    self.hits += 1
+                    self.saved_tokens += keep
         if not usable or shared:
             seq.append(tokens[restored:])
             return seq, len(tokens) - restored
