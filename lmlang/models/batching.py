@@ -83,7 +83,6 @@ class StepScheduler:
         self._queue: list[Request] = []
         self._members: dict[int, int] = {}  # thread -> how many runs of that thread joined
         self._owner: int | None = None  # the thread decoding or holding a turn
-        self._depth = 0
         self._idle_waiters: set[int] = set()  # members waiting for a resource another member holds
         self._ended = 0  # runs that left so far: each may have freed room in the cache
 
@@ -111,10 +110,6 @@ class StepScheduler:
                 self._cond.notify_all()  # the others may have been waiting for this thread
 
         return leave
-
-    @property
-    def members(self) -> int:
-        return len(self._members)
 
     def others(self) -> bool:
         """Whether runs on other threads are members now."""
@@ -183,7 +178,7 @@ class StepScheduler:
         """Evaluate ``batch`` (requests when ``alone``, else parts) with the lock let go; called holding it."""
         me = threading.get_ident()
         nested = self._owner == me
-        self._owner, self._depth = me, self._depth + 1
+        self._owner = me
         self._cond.release()
         try:
             if alone:
@@ -193,7 +188,6 @@ class StepScheduler:
                 self._run_shared(batch)
         finally:
             self._cond.acquire()
-            self._depth -= 1
             if not nested:
                 self._owner = None
             self._queue = [r for r in self._queue if not r.done]
@@ -246,12 +240,11 @@ class StepScheduler:
             while self._owner is not None and self._owner != me:
                 self._cond.wait()
             nested = self._owner == me
-            self._owner, self._depth = me, self._depth + 1
+            self._owner = me
         try:
             yield
         finally:
             with self._cond:
-                self._depth -= 1
                 if not nested:
                     self._owner = None
                 self._cond.notify_all()

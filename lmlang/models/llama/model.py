@@ -414,10 +414,14 @@ class Model:
 
     def _release(self, seq_id: int) -> None:
         with self._scheduler.turn():
-            llama.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
-            with self._ids_lock:
-                self._free_ids.append(seq_id)
+            self._free(seq_id)
         self._scheduler.changed()
+
+    def _free(self, seq_id: int) -> None:
+        """Remove a sequence's cells and give its id back (called holding the context)."""
+        llama.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
+        with self._ids_lock:
+            self._free_ids.append(seq_id)
 
     def _dropped_sequence(self, seq_id: int) -> None:
         # A finalizer runs on whatever thread the collector interrupts, maybe in the middle of another thread's
@@ -427,10 +431,7 @@ class Model:
     def _give_back_dropped(self) -> None:
         """Free the cells and ids of sequences collected without release (called holding the context)."""
         while self._dropped:
-            seq_id = self._dropped.pop()
-            llama.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
-            with self._ids_lock:
-                self._free_ids.append(seq_id)
+            self._free(self._dropped.pop())
 
     def _evaluate(self, jobs: list[tuple[Sequence, list[int]]], outputs: int = 1) -> list[numpy.ndarray]:
         """Extend each sequence by its tokens, all or nothing; logits are computed only after each last token, or
