@@ -71,6 +71,10 @@ class FakeModel:
                     break
         return tokens
 
+    def token_blob(self) -> tuple[np.ndarray, np.ndarray]:
+        ends = np.cumsum([len(p) for p in self.token_bytes], dtype=np.int64)
+        return np.frombuffer(b"".join(self.token_bytes), dtype=np.uint8), ends
+
     def vocabulary(self) -> Vocabulary:
         if self._vocabulary is None:
             self._vocabulary = Vocabulary(self.token_bytes, self.special_tokens, self.eog_tokens, str(self.path))

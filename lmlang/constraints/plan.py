@@ -13,7 +13,7 @@ from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS
 from lmlang.constraints.conditions import Condition, Translator, evaluate, finite
 from lmlang.errors import ConstraintError, InputError
 from lmlang.masks import (Automaton, TokenMatcher, Vocabulary, any_text, firing_phrases, from_regex, intersect,
-                          until_stop)
+                          preceded, until_stop)
 from lmlang.masks.grammar import GrammarMatcher
 from lmlang.source import Span
 from lmlang.syntax.ast import Expr, HoleType
@@ -34,23 +34,34 @@ class HolePlan:
     scope: Mapping[str, object] = field(default_factory=dict, repr=False)
     structures: tuple[structured.Structure, ...] = field(default=(), repr=False)  # grammars the value follows
 
-    def matcher(self, vocab: Vocabulary) -> TokenMatcher | None:
-        """The token matcher for this plan on ``vocab`` (None when nothing needs masking). Not kept here: the
+    @property
+    def free_text(self) -> bool:
+        """Whether the regular part allows any text (the grammars, if any, say what is allowed)."""
+        return self.automaton is not None and self.automaton.key == any_text().key and self.max_chars is None
+
+    def matcher(self, vocab: Vocabulary, heal: bytes = b"") -> TokenMatcher | None:
+        """The token matcher for this plan on ``vocab`` (None when nothing needs masking), for a value written
+        after the ``heal`` bytes taken back from the prompt (see :mod:`lmlang.masks.healing`). Not kept here: the
         decoder of ``vocab``'s model keeps its matchers, under :meth:`matcher_key`."""
         if self.automaton is None:
             return None
-        return TokenMatcher(self.automaton, vocab, self.max_chars)
+        if not heal:
+            return TokenMatcher(self.automaton, vocab, self.max_chars)
+        bound = None if self.max_chars is None else self.max_chars + len(heal.decode("utf-8"))
+        return TokenMatcher(preceded(heal, self.automaton), vocab, bound)
 
-    def matcher_key(self, vocab: Vocabulary) -> tuple[str | None, int | None, str, int]:
+    def matcher_key(self, vocab: Vocabulary, heal: bytes = b"") -> tuple[str | None, int | None, str, int, bytes]:
         """What the matcher of this plan on ``vocab`` depends on: plans with equal keys have equal matchers."""
-        return (self.automaton.key if self.automaton is not None else None, self.max_chars, vocab.key, vocab.size)
+        return (self.automaton.key if self.automaton is not None else None, self.max_chars, vocab.key, vocab.size,
+                heal)
 
-    def generation_matcher(self, regular: TokenMatcher | None, vocab: Vocabulary) -> TokenMatcher | GrammarMatcher | None:
-        """The matcher of one generation over ``regular`` (this plan's cached regular matcher): itself, or where
-        the value follows grammars, a new matcher holding the parsers of this one generation."""
+    def generation_matcher(self, regular: TokenMatcher | None, vocab: Vocabulary,
+                           heal: bytes = b"") -> TokenMatcher | GrammarMatcher | None:
+        """The matcher of one generation over ``regular`` (this plan's cached regular matcher, after ``heal``):
+        itself, or where the value follows grammars, a new matcher holding the parsers of this one generation."""
         if regular is None or not self.structures:
             return regular
-        grammars = [structured.mask_grammar(s, self.stops) for s in self.structures]
+        grammars = [structured.mask_grammar(s, self.stops, heal) for s in self.structures]
         return GrammarMatcher(grammars, vocab, regular)
 
     def finish(self, text: str) -> object:

@@ -231,18 +231,21 @@ def grammar_structure(text: str, source: str, span: Span | None) -> Structure:
     return Structure("grammar", source, grammar)
 
 
-def mask_grammar(structure: Structure, stops: Sequence[tuple[str, bool]]) -> engine.Grammar:
+def mask_grammar(structure: Structure, stops: Sequence[tuple[str, bool]], heal: bytes = b"") -> engine.Grammar:
     """What the model may write for ``structure`` on a hole with ``stops``: a JSON value may have one leading
     white-space character, and a value may be followed by a ``STOPS_BEFORE`` phrase and anything after it (the
-    decoder cuts the value there); a ``STOPS_AT`` phrase belongs to the value, whose text the finish check reads."""
+    decoder cuts the value there); a ``STOPS_AT`` phrase belongs to the value, whose text the finish check reads.
+    ``heal``: the bytes taken back from the prompt, written first (see :mod:`lmlang.masks.healing`)."""
     before = [p for p, keep in stops if not keep]
     keeps = any(keep for _, keep in stops)
-    key = (structure.key, tuple(sorted(before)), keeps)
+    key = (structure.key, tuple(sorted(before)), keeps, heal)
     found = _WRAPPED.get(key)
     if found is not None:
         return found
-    rule = "start: " + ("LEAD? " if structure.kind == "json" else "") + "@value"
+    rule = "start: " + ("HEAL " if heal else "") + ("LEAD? " if structure.kind == "json" else "") + "@value"
     terminals = [f"LEAD: {_LEAD}"] if structure.kind == "json" else []
+    if heal:
+        terminals.append(f"HEAL: /{_regex_literal(heal.decode('utf-8'))}/")
     if keeps:
         rule += " TAIL?"
         terminals.append(r"TAIL: /(?s:.+)/")

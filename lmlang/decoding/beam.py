@@ -231,7 +231,7 @@ class _Places:
 def _settled(cursor: HoleCursor, token: int, value: bytes) -> tuple[bytes, bool, bytes | None]:
     """The value ``token`` leaves and whether it is complete, once :func:`_settle_hole` has run after it; and the
     rest the constraint still forces on it when the model has that rest to score token by token (else None)."""
-    matcher = cursor.request.matcher
+    matcher = cursor.matcher
     if matcher is None:
         return value, False, None
     state = matcher.advance(cursor.state, token)
@@ -242,7 +242,7 @@ def _settled(cursor: HoleCursor, token: int, value: bytes) -> tuple[bytes, bool,
         return value, False, forced
     if forced is not None:
         return value + forced, True, None
-    return value, matcher.only_end(state) and cursor.outcome.sampled + 1 >= cursor.request.min_tokens, None
+    return value, matcher.only_end(state) and cursor.counted + 1 >= cursor.request.min_tokens, None
 
 
 def _fork(beam: Beam) -> Beam:

@@ -19,8 +19,9 @@ NO_EFFECT = {
     "n_ctx": "a model's context size is set when it loads (4096 tokens)",
     "step_budget": "lmlang bounds the work by max_tokens (per hole) and max_len",
 }
-# Arguments every decoder accepts: bounds on the work, the seed, reuse of cached prompts (`cache`, LMQL's name).
-COMMON_ARGS = ("max_len", "max_tokens", "seed", "cache", *NO_EFFECT)
+# Arguments every decoder accepts: bounds on the work, the seed, reuse of cached prompts (`cache`, LMQL's name),
+# whether a hole may re-write the prompt's last token (`token_healing`, on unless set False).
+COMMON_ARGS = ("max_len", "max_tokens", "seed", "cache", "token_healing", *NO_EFFECT)
 # LMQL's experimental decoders that lmlang does not have.
 LMQL_ONLY = {
     "var": "LMQL's experimental variable-level beam search",

@@ -30,12 +30,14 @@ from lmlang.interpret.execution import (NO_RETURN, BlockEvent, CompiledProgram, 
                                         RoleEvent, TextEvent)
 from lmlang.interpret.prompt import Prompt
 from lmlang.masks import TokenMatcher, Vocabulary
+from lmlang.masks.healing import HealingMatcher, extended
 from lmlang.models.kvcache import SequencePool
 from lmlang.result import HoleScore, HoleSpan, Result, Stats, token_pieces
 
 __all__ = ["DEFAULT_MAX_TOKENS", "Decoder", "DecoderSettings", "OpenHole", "Run", "TextSink", "last_hole"]
 
 MATCHERS_KEPT = 64  # token matchers per decoder: each holds per-state masks the size of the vocabulary
+EXTENSIBLE_KEPT = 4096  # answers about single tokens, a few bytes each
 
 
 def _decorators(event: HoleEvent | NestedEvent) -> Decorators:
@@ -71,6 +73,8 @@ class Decoder:
         self.pool = pool or SequencePool(model)
         self.blocks = blocks
         self.matchers: BoundedCache[tuple[Any, ...], TokenMatcher] = BoundedCache("matchers", matchers)
+        # Whether another token starts with a token's bytes (token healing asks it of a prompt's last token).
+        self.extensible: BoundedCache[int, bool] = BoundedCache("extensible tokens", EXTENSIBLE_KEPT)
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -89,6 +93,7 @@ class Decoder:
         self.pool.clear()
         self.pool.prompts.clear()
         self.matchers.clear()
+        self.extensible.clear()
 
     def drive(self, run: Run, settings: DecoderSettings, sampler: Sampler,
               on_text: TextSink | None = None) -> Any:
@@ -178,28 +183,70 @@ class Decoder:
         """Evaluate the prompt up to the hole and set up its generation under its constraints."""
         hole = event.site.hole
         plan = constraints.plan_hole(hole.name, event.site.where, hole.type, event.env, event.env, event.site.holes)
-        seq = run.prompt.flush()
+        built: dict[bytes, Any] = {}
+        healable = self.heals(settings.token_healing)
+
+        def heals(token: int) -> bool:
+            assert healable is not None
+            if not healable(token) or plan.automaton is None:
+                return healable(token)
+            piece = self.model.token_bytes[token]
+            built[piece] = matcher = self._matcher(plan, piece)
+            # Where the constraint leaves that one token to write the bytes with, taking it back gains nothing
+            # and costs a decode (a space before digits, on a model that spells every digit alone).
+            allowed = matcher.allowed(matcher.start())
+            return bool(allowed.any()) and (np.count_nonzero(allowed) > 1 or not allowed[token])
+
+        seq = run.prompt.flush(heal=None if healable is None else heals)
+        _, heal = run.prompt.take_healed()
         room = (settings.max_len or self.model.n_ctx) - len(seq.tokens)
         limit = min(x for x in (settings.max_tokens, plan.max_tokens, room) if x is not None)
         if limit <= 0:
             raise ConstraintError(hole.span, f"no room left to generate {hole.name}: the prompt has {len(seq.tokens)} "
                                              f"tokens; raise max_len or n_ctx")
         # The vocabulary's layout costs a fifth of a second on a large vocabulary: built only for a mask.
-        matcher = self._matcher(plan) if plan.automaton is not None else None
+        matcher = (built.get(heal) or self._matcher(plan, heal)) if plan.automaton is not None else None
+        healing = self._healing(heal) if heal and matcher is None else None
         if plan.min_tokens > limit:
             raise ConstraintError(hole.span, f"{hole.name} needs at least {plan.min_tokens} tokens, but at most "
                                              f"{limit} can be generated here: raise max_tokens or lower the bound")
-        request = HoleRequest(hole.name, hole.span, plan.stops, limit, matcher, plan.min_tokens)
+        request = HoleRequest(hole.name, hole.span, plan.stops, limit, matcher, plan.min_tokens, heal, healing)
         sink = None if on_text is None else (lambda piece: on_text(piece.decode("utf-8", "replace"), True))
         decorators = _decorators(event)
         if decorators.streams:
             sink = _streaming(decorators, run, sink)
         return OpenHole(event, plan, HoleCursor(seq, request, sink))
 
-    def _matcher(self, plan: Any) -> Any:
+    def _matcher(self, plan: Any, heal: bytes) -> Any:
         vocabulary = self.vocabulary
-        regular = self.matchers.get_or_make(plan.matcher_key(vocabulary), lambda: plan.matcher(vocabulary))
-        return plan.generation_matcher(regular, vocabulary)
+        # A grammar writes the healed bytes itself: a regular part that allows any text needs no prefix, and its
+        # masks cost nothing then.
+        regular_heal = b"" if plan.structures and plan.free_text else heal
+        regular = self.matchers.get_or_make(plan.matcher_key(vocabulary, regular_heal),
+                                            lambda: plan.matcher(vocabulary, regular_heal))
+        return plan.generation_matcher(regular, vocabulary, heal)
+
+    def heals(self, mode: bool | str) -> Callable[[int], bool] | None:
+        """Which last tokens of a prompt a hole takes back under the decoder option ``token_healing``: by
+        default a token ending in a space or tab (tokenizers join those to the next word, so a model rarely
+        sees them last), with "any" every token (a word cut short: "http" before "s://"); and only a token that
+        some other token extends (else the hole could only write it again)."""
+        if mode is False:
+            return None
+
+        def heals(token: int) -> bool:
+            piece = self.model.token_bytes[token]
+            if mode is True and not piece.endswith((b" ", b"\t")):
+                return False
+            return self.extensible.get_or_make(token, lambda: extended(piece, self.model.token_blob()))
+
+        return heals
+
+    def _healing(self, heal: bytes) -> HealingMatcher:
+        """The matcher of the healed bytes alone, for a hole without constraints (no vocabulary layout needed)."""
+        model = self.model
+        return self.matchers.get_or_make(("healing", heal), lambda: HealingMatcher(
+            heal, model.token_bytes, model.special_tokens | model.eog_tokens, model.token_blob()))
 
     def close_hole(self, run: Run, hole: OpenHole, outcome: HoleOutcome) -> Any:
         """The hole's checked value, now part of the run; resume the run's execution with it."""
@@ -207,7 +254,7 @@ class Decoder:
         if shown == outcome.text:
             run.prompt.add_generated(outcome.text)
         else:  # a decorator gave the prompt another text than the model wrote
-            run.prompt.replace_since(hole.cursor.start, shown)
+            run.prompt.replace_since(hole.cursor.start, shown, hole.cursor.request.heal)
         self._record(run, hole.event.site.hole.name, hole.event.site.depth, value, outcome, shown)
         return value
 
@@ -227,7 +274,8 @@ class Decoder:
         if depth == 0:
             run.variables[name] = value
             pieces = token_pieces(outcome.steps, len(outcome.text.encode()))
-            score = HoleScore(outcome.logprob, outcome.mean_logprob, outcome.margin, len(outcome.tokens), pieces)
+            score = HoleScore(outcome.logprob, outcome.mean_logprob, outcome.margin,
+                              len(outcome.tokens) - outcome.healed_tokens, pieces)
             run.scores[name] = score
             end = len(run.prompt.text)
             cut = None if outcome.cut is None else outcome.cut.decode("utf-8", "replace")

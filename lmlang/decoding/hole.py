@@ -48,6 +48,7 @@ class HoleOutcome:
     # whether it was forced, and the model's likeliest token when the constraints forbade it.
     steps: list[tuple[bytes | None, float, bool, bytes | None]] = field(default_factory=list)
     cut: bytes | None = None  # what a stop phrase cut off the value's end
+    healed_tokens: int = 0  # leading tokens that only re-wrote the prompt's healed bytes (not the value's)
 
     @property
     def logprob(self) -> float:
@@ -88,6 +89,11 @@ class HoleRequest:
     limit: int
     matcher: Matcher | None
     min_tokens: int = 0  # before this many tokens, neither an end of text nor a stop phrase ends the value
+    # The prompt's last token's bytes, taken back from the cache: the first tokens re-write them, and the value is
+    # what follows (lmlang.masks.healing). ``matcher`` then matches them first; a hole without a matcher of its
+    # own has ``healing``, which matches them alone and is dropped once they are written.
+    heal: bytes = b""
+    healing: Matcher | None = None
 
 
 class HoleCursor:
@@ -103,8 +109,11 @@ class HoleCursor:
         self.request = request
         self.on_piece = on_piece
         self.start = len(seq.tokens)
-        self.state = request.matcher.start() if request.matcher is not None else 0
-        self.value = bytearray()
+        self.matcher = request.matcher if request.matcher is not None else request.healing
+        self.state = self.matcher.start() if self.matcher is not None else 0
+        self.value = bytearray()  # the bytes written, the healed ones first: the value is what follows them
+        self._healed = len(request.heal)
+        self._rewriting = 0  # chosen tokens that wrote healed bytes only: not the value's, so not counted
         self.outcome = HoleOutcome("", [])
         self.done = False
         self._buffer: np.ndarray | None = None  # scratch row of the normalizer, then the masked logits
@@ -126,24 +135,46 @@ class HoleCursor:
         return self.outcome.logprob
 
     @property
+    def text(self) -> bytes:
+        """The value so far: the bytes written after the healed ones."""
+        return bytes(self.value[self._healed:])
+
+    @property
+    def _healing(self) -> bool:
+        """Whether the healed bytes are still being written."""
+        return len(self.value) < self._healed
+
+    def _shown(self, before: int, end: int | None = None) -> bytes:
+        """The value's part of the bytes written from ``before`` (to ``end``): none of the healed ones."""
+        return bytes(self.value[max(before, self._healed):end])
+
+    @property
+    def counted(self) -> int:
+        """The value's tokens chosen so far, as its token bounds count them (a token that only re-wrote healed
+        bytes is not one of them)."""
+        return self.outcome.sampled - self._rewriting
+
+    @property
     def _too_short(self) -> bool:
         """Whether the value may not end yet: it has fewer than ``min_tokens`` tokens."""
-        return self.outcome.sampled < self.request.min_tokens
+        return self.counted < self.request.min_tokens
 
     def take_forced(self) -> bool:
         """When the constraint leaves one way to go on, write it into the cache and finish; whether it did."""
-        matcher = self.request.matcher
+        matcher = self.matcher
         forced = matcher.forced(self.state) if matcher is not None else None
         if forced is None:
             return False
         if self.outcome.margin is None:  # the model had no choice to make
             self.outcome.margin = 1.0
+        before = len(self.value)
         self.value += forced
-        self.outcome.steps.append((forced, 0.0, True, None))
+        self.outcome.steps.append((self._shown(before), 0.0, True, None))
         _settle(self.seq, self.start, self.outcome, bytes(self.value), retokenize=True)
         request = self.request
-        if len(self.outcome.tokens) > request.limit:
-            text = bytes(self.value).decode("utf-8", "replace")
+        within = _leading_within(self.outcome.tokens, self.seq.model.token_bytes, self._healed)
+        if len(self.outcome.tokens) - within > request.limit:
+            text = self.text.decode("utf-8", "replace")
             raise ConstraintError(request.span, f"the value of {request.var} can only be {text!r}, which takes "
                                                 f"{len(self.outcome.tokens)} tokens, over its limit of "
                                                 f"{request.limit}: raise max_tokens or loosen its constraints")
@@ -153,7 +184,7 @@ class HoleCursor:
     def ends_here(self) -> bool:
         """When the value is complete and the constraint lets nothing follow, finish without asking the model for
         logits (ending adds nothing to the value's log-probability, as forced text does not); whether it did."""
-        matcher = self.request.matcher
+        matcher = self.matcher
         if matcher is None or self._too_short or not matcher.only_end(self.state):
             return False
         if self.outcome.margin is None:
@@ -167,12 +198,12 @@ class HoleCursor:
         end the value (a stop phrase, the token limit): each token that is the only one allowed, and, where the
         constraint forces a text that several tokenizations could spell (``, "age": `` in JSON), that text in the
         model's own tokenization but for its last token, which the model chooses (it may join what follows)."""
-        matcher = self.request.matcher
+        matcher = self.matcher
         if matcher is None:
             return []
         pieces = self.seq.model.token_bytes
         chain: list[int] = []
-        state, value, count = self.state, bytearray(self.value), self.outcome.sampled
+        state, value, count = self.state, bytearray(self.value), self.counted
         while count + 1 < self.request.limit:
             sole = matcher.sole(state)
             upcoming = [sole] if sole is not None else self._spelt(matcher.forced_text(state))[:-1]
@@ -219,7 +250,7 @@ class HoleCursor:
         """The next token ``sampler`` picks under the constraint, and its log-probability."""
         raw, peak, log_total = self._normalized()
         leaving, self._wanted = None, None
-        if sampler.greedy and self.request.matcher is not None and self.outcome.margin is not None:
+        if sampler.greedy and self.matcher is not None and self.outcome.margin is not None and not self._healing:
             quick, leaving = self._top_if_allowed(raw, peak, log_total)
             if quick is not None:
                 return quick
@@ -235,7 +266,7 @@ class HoleCursor:
     def _leaving(self, peak: float, log_total: float) -> float:
         """The mass (relative to the peak's) the constraint forbids where the value is complete: what ending it
         gets. Reads exp(raw - peak) from the buffer, so it comes before the mask is written there."""
-        matcher = self.request.matcher
+        matcher = self.matcher
         if matcher is None or not matcher.accepts(self.state) or self._too_short:
             return 0.0
         total = math.exp(log_total - peak)
@@ -243,7 +274,7 @@ class HoleCursor:
 
     def _candidates(self, raw: np.ndarray, peak: float, log_total: float, leaving: float | None = None) -> Candidates:
         ids, logits = None, raw
-        matcher = self.request.matcher
+        matcher = self.matcher
         if matcher is not None:
             if leaving is None:
                 leaving = self._leaving(peak, log_total)
@@ -252,12 +283,17 @@ class HoleCursor:
                 ids, logits = _end_where_leaving(raw, ids, logits, peak, leaving, self.seq.model.eog_tokens)
         if self._too_short:
             ids, logits = _without(self.seq.model.eog_tokens, ids, logits, raw)
-        if matcher is not None or self._too_short:
+        if self._healing:
+            # The prompt holds the healed bytes: the model's choices are weighed among the tokens that write
+            # them, not against tokens that would have contradicted the prompt.
+            log_total = _log_sum(logits)
+            self._wanted = None
+        elif matcher is not None or self._too_short:
             top = int(raw.argmax())
             at = top if ids is None else next(iter(np.flatnonzero(ids == top)), None)
             self._wanted = top if at is None or not np.isfinite(logits[at]) else None
-        if self.outcome.margin is None:
-            self.outcome.margin = top_two_margin(logits)
+        if self.outcome.margin is None and not (self._healing and np.count_nonzero(np.isfinite(logits)) < 2):
+            self.outcome.margin = top_two_margin(logits)  # re-writing the healed bytes one way is no choice
         return Candidates(logits, ids, log_total)
 
     def _top_if_allowed(self, raw: np.ndarray, peak: float,
@@ -267,7 +303,7 @@ class HoleCursor:
         token's share). What llama.cpp's grammar sampler also does: no mask at all on most greedy steps. Also
         the ending mass when it had to be measured, for the masked step to reuse."""
         top = int(raw.argmax())
-        matcher = self.request.matcher
+        matcher = self.matcher
         assert matcher is not None
         if matcher.advance(self.state, top) < 0 or (self._too_short and top in self.seq.model.eog_tokens):
             return None, None
@@ -288,27 +324,34 @@ class HoleCursor:
         request, outcome, value = self.request, self.outcome, self.value
         if not np.isfinite(logprob):
             raise ConstraintError(request.span, f"no token can continue the value of {request.var} after "
-                                                f"{bytes(value).decode('utf-8', 'replace')!r}: its constraints "
+                                                f"{self.text.decode('utf-8', 'replace')!r}: its constraints "
                                                 "cannot be met from here")
-        outcome.token_logprobs.append(logprob)
         outcome.sampled += 1
         seq = self.seq
         wanted = None if self._wanted is None else seq.model.token_bytes[self._wanted]
         self._wanted = None
         if token in seq.model.eog_tokens:
+            outcome.token_logprobs.append(logprob)
             outcome.steps.append((None, logprob, False, wanted))
             self._finish(0)
             return None
-        if request.matcher is not None:
-            self.state = request.matcher.advance(self.state, token)
         piece = seq.model.token_bytes[token]
-        outcome.steps.append((piece, logprob, False, wanted))
         before = len(value)
         value += piece
-        cut = self._stop_in(value, before, outcome.sampled)
+        if len(value) <= self._healed:
+            # Only the prompt's own bytes again: part of the prompt, not of the value or its score.
+            self._rewriting += 1
+        else:
+            outcome.token_logprobs.append(logprob)
+            outcome.steps.append((self._shown(before), logprob, False, wanted))
+        if self.matcher is not None:
+            self.state = self.matcher.advance(self.state, token)
+            if self.matcher is not request.matcher and not self._healing:  # healed: nothing more to match
+                self.matcher, self.state = None, 0
+        cut = self._stop_in(value, before, self.counted)
         if cut is not None:
             if self.on_piece is not None:
-                self.on_piece(piece[: max(0, cut - (len(value) - len(piece)))])
+                self.on_piece(self._shown(before, max(before, cut)))
             outcome.tokens.append(token)
             outcome.cut = bytes(value[cut:])
             del value[cut:]
@@ -317,12 +360,12 @@ class HoleCursor:
             self._finish(0)
             return None
         outcome.tokens.append(token)
-        if self.on_piece is not None:
-            self.on_piece(piece)
-        if outcome.sampled >= request.limit:
-            if request.matcher is not None and not request.matcher.accepts(self.state):
+        if self.on_piece is not None and len(value) > self._healed:
+            self.on_piece(self._shown(before))
+        if self.counted >= request.limit:
+            if self._healing or self.matcher is not None and not self.matcher.accepts(self.state):
                 raise ConstraintError(request.span, f"the value of {request.var} was still incomplete after "
-                                                    f"{request.limit} tokens ({bytes(value).decode('utf-8', 'replace')!r}): "
+                                                    f"{request.limit} tokens ({self.text.decode('utf-8', 'replace')!r}): "
                                                     "raise max_tokens or loosen its constraints")
             whole = _whole_characters(value)
             if whole < len(value):  # the limit cut a character in two: the value ends before it
@@ -339,22 +382,26 @@ class HoleCursor:
         if token in model.eog_tokens:
             return bytes(self.value), True
         value = self.value + model.token_bytes[token]
-        cut = self._stop_in(value, len(self.value), self.outcome.sampled + 1)
+        cut = self._stop_in(value, len(self.value), self.counted + 1)
         if cut is not None:
             return bytes(value[:cut]), True
-        return bytes(value), self.outcome.sampled + 1 >= self.request.limit
+        return bytes(value), self.counted + 1 >= self.request.limit
 
     def _stop_in(self, value: bytes | bytearray, before: int, tokens: int) -> int | None:
         """Where a stop phrase ending after byte ``before`` (in the newest piece) cuts ``value``, a value of
         ``tokens`` tokens; None when none does, or while the value is shorter than the token minimum."""
         if not self.request.stops or tokens < self.request.min_tokens:
             return None
-        return _stop_cut(value, self.request.stops, max(0, before - self._overlap), before)
+        return _stop_cut(value, self.request.stops, max(self._healed, before - self._overlap), before)
 
     def _finish(self, tail: int) -> None:
         if self.on_piece is not None and tail:
-            self.on_piece(bytes(self.value[-tail:]))
-        self.outcome.text = bytes(self.value).decode("utf-8", errors="replace")
+            shown = self._shown(len(self.value) - tail)
+            if shown:
+                self.on_piece(shown)
+        self.outcome.text = self.text.decode("utf-8", errors="replace")
+        if self._healed:
+            self.outcome.healed_tokens = _leading_within(self.outcome.tokens, self.seq.model.token_bytes, self._healed)
         self.done = True
 
 
@@ -408,6 +455,25 @@ def _end_where_leaving(raw: np.ndarray, ids: np.ndarray | None, logits: np.ndarr
     kept = math.exp(float(logits[at]) - peak) if np.isfinite(logits[at]) else 0.0
     logits[at] = peak + math.log(kept + leaving)
     return ids, logits
+
+
+def _leading_within(tokens: list[int], pieces: list[bytes], size: int) -> int:
+    """How many of the first ``tokens`` lie wholly in the first ``size`` bytes they spell."""
+    count, used = 0, 0
+    for token in tokens:
+        used += len(pieces[token])
+        if used > size:
+            break
+        count += 1
+    return count
+
+
+def _log_sum(logits: np.ndarray) -> float:
+    """log(sum(exp(logits))) over the finite ones (-inf when none is)."""
+    peak = float(logits.max(initial=-np.inf))
+    if not np.isfinite(peak):
+        return peak
+    return peak + math.log(float(np.exp(logits - peak, dtype=np.float64).sum()))
 
 
 def _without(tokens: frozenset[int], ids: np.ndarray | None, logits: np.ndarray,

@@ -23,7 +23,7 @@ def sample(decoder: Decoder, program: CompiledProgram, inputs: Mapping[str, Any]
     first = decoder.start(program, inputs)
     runs.append(first)
     if isinstance(decoder.advance(first, settings, samplers[0], None), HoleEvent):
-        first.prompt.flush()  # evaluated once, shared by every fork
+        first.prompt.flush(heal=decoder.heals(settings.token_healing))  # evaluated once, shared by every fork
     runs.extend(first.fork() for _ in samplers[1:])
     holes: dict[int, OpenHole] = {}
     values: dict[int, Any] = {}

@@ -32,6 +32,9 @@ class DecoderSettings:
     max_tokens: int = DEFAULT_MAX_TOKENS
     max_len: int | None = None
     cache: bool | str | None = None  # LMQL's name: True re-uses prompts earlier runs left in the cache
+    # A hole may re-write the prompt's last token (lmlang.masks.healing): True where it ends in white space,
+    # "any" whatever it is, False never.
+    token_healing: bool | str = True
     span: Span | None = field(default=None, compare=False)
 
     @staticmethod
@@ -57,7 +60,7 @@ class DecoderSettings:
         if unknown:
             raise UsageError(span, f"the decoder {name} takes no argument {', '.join(sorted(unknown))}; "
                                    f"it takes {', '.join(sorted(decoder_args(name)))}")
-        fields = ("n", "temperature", "top_k", "top_p", "seed", "k", "max_tokens", "max_len", "cache")
+        fields = ("n", "temperature", "top_k", "top_p", "seed", "k", "max_tokens", "max_len", "cache", "token_healing")
         known = {k: args[k] for k in fields if k in args}
         for key in sorted(set(args) & set(NO_EFFECT)):
             warnings.warn(f"the decoder option {key} has no effect: {NO_EFFECT[key]}", LmlangWarning, stacklevel=2)
@@ -69,6 +72,10 @@ class DecoderSettings:
             value = getattr(settings, key)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UsageError(span, f"the decoder argument {key} must be a positive whole number, not {value!r}")
+        if settings.token_healing not in (True, False, "any") or isinstance(settings.token_healing, int) and \
+                not isinstance(settings.token_healing, bool):
+            raise UsageError(span, f"the decoder argument token_healing must be True, False or \"any\", not "
+                                   f"{settings.token_healing!r}")
         if name == "argmax" and settings.n != 1:
             raise UsageError(span, f"argmax gives one result, not n={settings.n}: use sample(n=...) or beam(n=...)")
         return settings

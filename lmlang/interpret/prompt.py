@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Any
+from typing import Any, Callable
 
 from lmlang.errors import ModelError
 from lmlang.models.kvcache import SequencePool
@@ -27,6 +27,7 @@ class Prompt:
         self.prefill_tokens = 0
         self.prefill_seconds = 0.0  # spent evaluating prompt text: prices tell prefill from decoding apart
         self._pending: list[tuple[str, bool]] = []  # (text, holds special tokens)
+        self._held: int | None = None  # the text's last token, kept out of the cache for a hole to re-write
 
     @property
     def text(self) -> str:
@@ -65,16 +66,23 @@ class Prompt:
             else:
                 other.add_text(text)
 
-    def flush(self) -> Any:
-        """Evaluate the buffered text; the sequence, ready to continue."""
+    def flush(self, heal: Callable[[int], bool] | None = None) -> Any:
+        """Evaluate the buffered text; the sequence, ready to continue. With ``heal`` (a hole comes next), the
+        text's last token is held back when ``heal`` says a hole should re-write it (:meth:`take_healed`)."""
         tokens: list[int] = []
         if self.seq is None and self.model.add_bos and self.model.bos_token is not None:
             tokens.append(self.model.bos_token)
+        if self._held is not None:  # no hole took it: it goes back, tokenized with the text after it
+            self._pending.insert(0, (self.model.token_bytes[self._held].decode("utf-8"), False))
+            self._held = None
+        ends_in_text = bool(self._pending) and not self._pending[-1][1]
         # Adjacent pieces of the same kind are tokenized as one text, so an interpolated value does not split
         # tokens where it meets the text around it.
         for special, group in itertools.groupby(self._pending, key=lambda piece: piece[1]):
             tokens.extend(self.model.tokenize("".join(text for text, _ in group), special=special))
         self._pending.clear()
+        if heal is not None and ends_in_text and self._healable(tokens) and heal(tokens[-1]):
+            self._held = tokens.pop()
         if self.seq is None and not tokens:
             tokens = self._start_token()
         started = time.perf_counter()
@@ -86,6 +94,32 @@ class Prompt:
             self.prefill_tokens += len(tokens)
         self.prefill_seconds += time.perf_counter() - started
         return self.seq
+
+    @property
+    def healing(self) -> bool:
+        """Whether the prompt's last token is held back for the next hole to re-write."""
+        return self._held is not None
+
+    def take_healed(self) -> tuple[int | None, bytes]:
+        """The held-back token and its bytes, which the hole now being opened writes first; (None, b"") when no
+        token is held. The prompt's text keeps them: the hole's value is what follows."""
+        held, self._held = self._held, None
+        return held, (b"" if held is None else self.model.token_bytes[held])
+
+    def _healable(self, tokens: list[int]) -> bool:
+        """Whether the last of ``tokens`` (text just tokenized) may be held back: a text token of whole characters,
+        leaving something before it to take the next token's logits from."""
+        if len(tokens) < (1 if self.seq is not None else 2):
+            return False
+        last = tokens[-1]
+        if last in self.model.special_tokens or last in self.model.eog_tokens or last == self.model.bos_token:
+            return False
+        piece = self.model.token_bytes[last]
+        try:
+            piece.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return bool(piece)
 
     def _start_token(self) -> list[int]:
         """What an empty prompt starts from, so that the model has logits to give: its beginning-of-sequence token,
@@ -108,14 +142,18 @@ class Prompt:
         del self.script[script:]
         self.role = role
         self._pending.clear()
+        self._held = None
         if self.seq is not None:
             self.seq.truncate(tokens)
 
-    def replace_since(self, tokens: int, text: str) -> None:
+    def replace_since(self, tokens: int, text: str, healed: bytes = b"") -> None:
         """``text`` instead of what the cache holds after its first ``tokens`` tokens (a generated value the
-        prompt shows otherwise); it is evaluated with the next flush."""
+        prompt shows otherwise); it is evaluated with the next flush, after the ``healed`` bytes when the value
+        had re-written the prompt's last token (the prompt's text has them already)."""
         if self.seq is not None:
             self.seq.truncate(tokens)
+        if healed:
+            self._pending.append((healed.decode("utf-8"), False))
         self.add_text(text)
 
     def fork(self) -> Prompt:
@@ -125,6 +163,7 @@ class Prompt:
         other.script = list(self.script)
         other.role = self.role
         other._pending = list(self._pending)
+        other._held = self._held
         other.seq = self.seq.fork() if self.seq is not None else None
         return other
 

@@ -5,7 +5,8 @@
 :mod:`.matcher` the per-state masks.
 """
 
-from lmlang.masks.automaton import Automaton, any_text, from_regex, intersect, literals, negate, union
+from lmlang.masks.automaton import (Automaton, any_text, from_regex, intersect, literals, negate, preceded,
+                                    union)
 from lmlang.masks.matcher import TokenMatcher
 from lmlang.masks.regex import PatternError
 from lmlang.masks.stops import firing_phrases, until_stop
@@ -22,6 +23,7 @@ __all__ = [
     "intersect",
     "literals",
     "negate",
+    "preceded",
     "union",
     "until_stop",
 ]

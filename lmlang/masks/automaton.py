@@ -157,6 +157,29 @@ def any_text() -> Automaton:
     return from_regex("(?s:.*)")
 
 
+def preceded(prefix: bytes, a: Automaton) -> Automaton:
+    """The texts ``prefix`` followed by a text of ``a``: what a healed hole writes (its value after bytes taken back
+    from the prompt, see :mod:`lmlang.masks.healing`)."""
+    if not prefix:
+        return a
+
+    def build() -> tuple[np.ndarray, np.ndarray]:
+        chain = len(prefix)  # states START .. START + chain - 1 read the prefix; a's states follow, shifted
+        shift = START + chain - 1  # a's START lands right after the chain's last state
+        table = np.zeros((a.n_states + shift, 256), np.int32)
+        for i, byte in enumerate(prefix):
+            table[START + i, byte] = START + i + 1 if i + 1 < chain else a.start + shift
+        moved = a.table + shift
+        moved[a.table == DEAD] = DEAD
+        table[START + chain:] = moved[START:]
+        accept = np.concatenate([np.zeros(START + chain, bool), a.accept[START:]])
+        if a.empty:  # nothing may follow the prefix: no text at all
+            return np.zeros((1, 256), np.int32), np.zeros(1, bool)
+        return table, accept
+
+    return cached(f"then({prefix!r},{a.key})", build)
+
+
 def intersect(a: Automaton, b: Automaton) -> Automaton:
     return _product(a, b, "and")
 

@@ -23,10 +23,21 @@ _FORMAT = 1
 class TokenTable:
     """Each token's text bytes (empty for special tokens), the special tokens, and those that end generation."""
 
-    def __init__(self, pieces: list[bytes], special: list[int], eog: list[int]) -> None:
+    def __init__(self, pieces: list[bytes], special: list[int], eog: list[int],
+                 blob: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.pieces = pieces
         self.special = special
         self.eog = eog
+        self._blob = blob
+
+    @property
+    def blob(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every piece's bytes end to end (uint8) and where each piece ends in them: a vocabulary-wide question
+        (which tokens start with these bytes?) answered with numpy instead of a loop over the pieces."""
+        if self._blob is None:
+            ends = np.cumsum([len(p) for p in self.pieces], dtype=np.int64)
+            self._blob = np.frombuffer(b"".join(self.pieces), dtype=np.uint8), ends
+        return self._blob
 
 
 def directory() -> pathlib.Path:
@@ -45,15 +56,16 @@ def load(model_path: pathlib.Path, version: str) -> TokenTable | None:
         path = _file_for(model_path, version)
         with np.load(path) as data:
             ends = data["ends"]
-            blob = data["blob"].tobytes()
+            flat = data["blob"]
             special = data["special"].tolist()
             eog = data["eog"].tolist()
         os.utime(path)  # most recently used
     except (OSError, KeyError, ValueError):
         return None
+    blob = flat.tobytes()
     starts = np.concatenate([[0], ends[:-1]]).tolist()
     pieces = [blob[a:b] for a, b in zip(starts, ends.tolist())]
-    return TokenTable(pieces, special, eog)
+    return TokenTable(pieces, special, eog, (flat, ends))
 
 
 def save(model_path: pathlib.Path, version: str, table: TokenTable) -> None:
@@ -61,9 +73,9 @@ def save(model_path: pathlib.Path, version: str, table: TokenTable) -> None:
     try:
         path = _file_for(model_path, version)
         path.parent.mkdir(parents=True, exist_ok=True)
-        ends = np.cumsum([len(p) for p in table.pieces], dtype=np.int64)
+        flat, ends = table.blob
         temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(temporary, ends=ends, blob=np.frombuffer(b"".join(table.pieces), dtype=np.uint8),
+        np.savez(temporary, ends=ends, blob=flat,
                  special=np.asarray(table.special, dtype=np.int64), eog=np.asarray(table.eog, dtype=np.int64))
         os.replace(temporary, path)  # whole or absent, for a process reading it at the same time
         _prune(path.parent)

@@ -156,6 +156,11 @@ class Model:
         self.token_bytes: list[bytes] = table.pieces
         self.special_tokens: frozenset[int] = frozenset(table.special)
         self.eog_tokens: frozenset[int] = frozenset(table.eog)
+        self._table = table
+
+    def token_blob(self) -> tuple[numpy.ndarray, numpy.ndarray]:
+        """The tokens' bytes end to end and each token's end offset in them (see ``vocabfile.TokenTable.blob``)."""
+        return self._table.blob
 
     def read_token_table(self) -> vocabfile.TokenTable:
         """The token table as llama.cpp gives it, read token by token (what lmlang.models.vocabfile keeps)."""
