@@ -103,6 +103,8 @@ def _walk(schema: Any, path: str, refs: set[str] | None, legacy: bool, context: 
         return
     if refs is not None and isinstance(schema.get("$ref"), str):
         _drop_ref_siblings(schema, path, refs)
+    if "if" not in context.unknown:
+        _tagged(schema)  # before its parts are rewritten one by one, which would multiply them
     for key in _ONE:
         if isinstance(schema.get(key), dict):
             _walk(schema[key], _pointer(path, key), refs, legacy, context)
@@ -533,3 +535,60 @@ def _resolved(schema: Any, root: dict) -> Any:
     if isinstance(found, dict) and "$ref" in json.dumps(found):
         return schema
     return found
+
+
+def _tagged(schema: dict) -> None:
+    """An ``allOf`` of ``{if: {properties: {P: {const: c}}}, then: T}``, one per tag value ``c`` of the same
+    property ``P`` (with the same ``required: [P]`` and ``type: object`` or without): one ``anyOf`` with a branch
+    per part of the values -- an object whose ``P`` is ``c`` (passes ``T`` of ``c``), one whose ``P`` is no ``c``
+    (free), one without ``P`` and a non-object (where every ``if`` holds vacuously unless it requires ``P`` or an
+    object: then every ``T``). Each ``if`` rewritten alone instead doubles the ways the engine expands per
+    condition."""
+    parts = schema.get("allOf")
+    if not isinstance(parts, list):
+        return
+    groups: dict[tuple, list[int]] = {}
+    for index, part in enumerate(parts):
+        found = _tag_of(part)
+        if found is not None:
+            groups.setdefault(found[:3], []).append(index)
+    merged: dict[int, Any] = {}
+    for (name, required, typed), indexes in groups.items():
+        if len(indexes) < 2:
+            continue
+        by_value: dict[str, list[Any]] = {}
+        for i in indexes:
+            value = _tag_of(parts[i])[3]  # type: ignore[index]
+            by_value.setdefault(json.dumps(value), []).append(parts[i]["then"])
+        values = [json.loads(v) for v in by_value]
+        everything = [parts[i]["then"] for i in indexes]
+        present = {"type": "object", "required": [name]}
+        branches = [_all_of([{**present, "properties": {name: {"const": value}}}, *thens])
+                    for value, thens in zip(values, by_value.values())]
+        branches.append({**present, "properties": {name: _values_complement(values)}})
+        branches.append(_all_of([{"type": "object", "properties": {name: False}}, *([] if required else everything)]))
+        branches.append(_all_of([{"type": [t for t in _TYPES if t != "object"]}, *([] if typed else everything)]))
+        merged[indexes[0]] = {"anyOf": [b for b in branches if b is not False]}
+        merged.update({i: None for i in indexes[1:]})
+    if merged:
+        schema["allOf"] = [merged.get(i, part) for i, part in enumerate(parts) if merged.get(i, part) is not None]
+
+
+def _tag_of(part: Any) -> tuple[str, bool, bool, Any] | None:
+    """``(P, requires P, requires an object, c)`` of ``{if: {properties: {P: {const: c}}, ...}, then: ...}``."""
+    if not isinstance(part, dict) or set(part) - _ANNOTATIONS != {"if", "then"} or not isinstance(part["if"], dict):
+        return None
+    test = {k: v for k, v in part["if"].items() if k not in _ANNOTATIONS}
+    props = test.pop("properties", None)
+    if not isinstance(props, dict) or len(props) != 1:
+        return None
+    (name, value), = props.items()
+    if not isinstance(value, dict) or set(value) - _ANNOTATIONS != {"const"}:
+        return None
+    if isinstance(value["const"], (list, dict)):
+        return None
+    required = test.pop("required", None)
+    typed = test.pop("type", None)
+    if test or required not in (None, [name]) or typed not in (None, "object"):
+        return None
+    return name, required is not None, typed is not None, value["const"]

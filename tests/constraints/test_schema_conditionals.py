@@ -11,7 +11,9 @@ import warnings
 import jsonschema
 import pytest
 
+import lmlang
 from lmlang.constraints import plan_hole
+from lmlang.constraints.schemas import rewrite
 from lmlang.constraints.structured import mask_grammar
 from lmlang.errors import ConstraintError, LmlangWarning, NotEnforcedError
 from lmlang.source import Source
@@ -229,3 +231,72 @@ def test_without_strict_the_mask_ignores_the_keyword_and_the_value_is_checked(sc
         assert p.finish(good) == json.loads(good)
         with pytest.raises(ConstraintError, match="invalid under the schema"):  # ... the check does not
             p.finish(bad)
+
+
+# ------------------------------------------------------------------------------------------ on SmolLM2
+
+GENERATED = [  # each schema, and a valid example the prompt shows
+    ({"type": "object", "properties": {"kind": {"enum": ["cat", "dog"]}, "name": {"type": "string", "maxLength": 12},
+                                       "barks": {"type": "boolean"}},
+      "required": ["kind", "name"], "additionalProperties": False,
+      "if": {"properties": {"kind": {"const": "dog"}}}, "then": {"required": ["barks"]},
+      "else": {"properties": {"barks": False}}}, {"kind": "dog", "name": "Rex", "barks": True}),
+    ({"type": "object", "propertyNames": {"enum": ["x", "y"]}, "additionalProperties": {"type": "integer"},
+      "minProperties": 1}, {"x": 3, "y": 4}),
+    ({"type": "object", "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 12,
+                                                "not": {"pattern": r"^[\.\-\s]+$"}}},
+      "required": ["name"], "additionalProperties": False}, {"name": "Ada"}),
+]
+PROMPT = 'argmax\n"A JSON value: {EX}\\nAnother JSON value:[X]" where JSON(X, S{OPTS})\n'
+
+
+@pytest.mark.model
+def test_generated_values_are_valid(smollm2) -> None:
+    values = 0
+    for schema, shown in GENERATED:
+        query = lmlang.compile(PROMPT.replace("{OPTS}", ""))
+        try:
+            result = query.run("smollm2", S=schema, EX=json.dumps(shown), decoder_args={"max_tokens": 40})
+        except ConstraintError:
+            continue  # out of tokens: never an invalid value
+        jsonschema.validate(result.variables["X"], schema)
+        values += 1
+    assert values >= 2
+
+
+@pytest.mark.model
+def test_without_strict_a_generated_value_is_valid_or_refused(smollm2) -> None:
+    schema = {"type": "array", "items": {"type": "string", "maxLength": 8}, "maxItems": 4, "uniqueItems": True}
+    query = lmlang.compile(PROMPT.replace("{OPTS}", ", strict=False"))
+    outcomes = 0
+    for shown in (["a", "b", "c"], ["ok", "ok", "ok"]):  # the second example is itself invalid
+        try:
+            with pytest.warns(LmlangWarning, match="uniqueItems"):
+                result = query.run("smollm2", S=schema, EX=json.dumps(shown), decoder_args={"max_tokens": 40})
+        except ConstraintError:
+            outcomes += 1
+            continue
+        jsonschema.validate(result.variables["X"], schema)
+        outcomes += 1
+    assert outcomes == 2
+
+
+@pytest.mark.parametrize("test", [
+    {"properties": {"a": {"const": VALUE}}} for VALUE in ("x",)] + [
+    {"properties": {"a": {"const": "x"}}, "required": ["a"]},
+    {"properties": {"a": {"const": "x"}}, "required": ["a"], "type": "object"},
+    {"properties": {"a": {"const": "x"}}, "type": "object"},
+])
+def test_tagged_conditionals_over_every_small_value(test):
+    """JSONSchemaStore's tagged unions: one if/then per tag value, rewritten as one anyOf (not one per if)."""
+
+    def on(value, then):
+        return {"if": {**test, "properties": {"a": {"const": value}}}, "then": then}
+
+    schema = {"properties": ABC, "allOf": [
+        on("x", {"required": ["b"]}), on(1, {"properties": {"b": {"type": "string"}}}),
+        on("x", {"properties": {"c": {"const": 1}}}), on(True, {"properties": {"c": False}}),
+        {"properties": {"c": {"type": ["integer", "boolean"]}}}]}
+    exact(schema, [*objects(values=(1, "x", True)), "1", '"x"', "[]", "null"])
+    parts = rewrite(schema)["allOf"]
+    assert len(parts) == 2  # the four conditionals became one
