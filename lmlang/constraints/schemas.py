@@ -1,9 +1,9 @@
 """JSON Schema keywords the mask engine does not implement, rewritten into ones it does, with the same meaning.
 
 llguidance compiles ``properties``, ``required``, ``anyOf`` and ``allOf`` but refuses ``dependencies``,
-``dependentRequired``, ``dependentSchemas`` and ``not``. Each form below means exactly what it replaces, so the
-mask allows the values the schema allows, no more; the finished value is still checked against the schema as
-written (:func:`lmlang.constraints.structured.validation_problem`).
+``dependentRequired``, ``dependentSchemas``, ``not``, ``if``/``then``/``else`` and ``propertyNames``. Each form
+below means exactly what it replaces, so the mask allows the values the schema allows, no more; the finished value
+is still checked against the schema as written (:func:`lmlang.constraints.structured.validation_problem`).
 
 * ``dependentRequired: {a: [b, c]}`` (``dependencies`` with a list): an object either has no ``a``, or has ``a``,
   ``b`` and ``c``: ``anyOf: [{properties: {a: false}}, {required: [a, b, c]}]``, appended to ``allOf``.
@@ -13,10 +13,29 @@ written (:func:`lmlang.constraints.structured.validation_problem`).
   1), or where the items are an ``enum`` of a few strings: one ``anyOf`` branch per array of distinct items (four
   strings: 65 arrays), while that stays small. Anything else keeps it, for the engine to refuse by name: a
   context-free mask cannot hold it in general.
-* ``not``, where its operand is a form whose complement is one of those: ``not: {}`` (or ``true``) allows nothing;
-  ``not: false`` everything; ``not: {required: [a, b]}`` an object missing ``a`` or ``b`` (``required`` holds for
-  anything that is not an object, so its complement is an object); ``allOf`` and ``anyOf`` of such operands by De
-  Morgan. Any other ``not`` is left for the engine to refuse by name.
+* ``not``, where its operand is a form whose complement can be written positively: ``not: {}`` (or ``true``)
+  allows nothing; ``not: false`` everything; ``not: {required: [a, b]}`` an object missing ``a`` or ``b``
+  (``required`` holds for anything that is not an object, so its complement is an object); a ``type`` (the other
+  types, unless the complement would need the numbers with a fraction); a ``const`` or ``enum`` of scalars (the
+  other types, the other boolean, the open intervals around the numbers, a pattern matching every other string);
+  ``properties`` (an object with one of them failing its schema); a ``pattern`` of one class of characters,
+  ``^C+$`` or ``^C*$`` (a string with a character outside the class, written out in code points as Python reads
+  it; only when the class holds the line break, since Python's ``$`` also matches before a final one); ``not``;
+  several of these side by side, and ``allOf``/``anyOf`` of them, by De Morgan. Any other ``not`` is left for the
+  engine to refuse by name.
+* ``if``/``then``/``else``, where the ``if`` has such a complement: ``anyOf: [allOf: [if, then], allOf: [not-if,
+  else]]``. An ``allOf`` of ``if: {properties: {P: {const: c}}}``/``then`` pairs on one tag property becomes one
+  ``anyOf`` with a branch per tag value (and one for objects without the tag, and one for other values), not one
+  ``anyOf`` per condition, which the engine would multiply out.
+* ``propertyNames`` that every string passes (``type: string``) goes; an ``enum``/``const`` (or ``false``) lists the
+  names: each becomes a ``properties`` entry (holding what ``patternProperties`` or ``additionalProperties`` held
+  for it) and ``additionalProperties`` is ``false``; a ``pattern`` or a range of lengths becomes
+  ``patternProperties: {that: additionalProperties}`` with ``additionalProperties: false``, a listed property
+  whose name fails is ``false`` (only where no ``patternProperties`` and no listed name would change meaning). A
+  local ``$ref`` to one of those forms is followed. The pattern is read by the engine's regular expressions, as
+  ``pattern`` is: where they and Python's differ, the final check decides.
+* Keywords the schema's draft does not have (``if``/``then``/``else`` before draft 7, ``propertyNames`` before
+  draft 6) go: its validator ignores them.
 
 In drafts 3 to 7 the keywords next to a ``$ref`` are ignored (the validator ignores them too); they are dropped, since
 the engine applies them and refuses them beside a recursive reference.
@@ -346,7 +365,8 @@ def _values_complement(values: list[Any]) -> Any:
         parts.append({"const": not next(iter(flags))})
     if numbers:  # the open intervals around and between the numbers listed
         parts.append({"type": "number", "exclusiveMaximum": numbers[0]})
-        parts += [{"type": "number", "exclusiveMinimum": a, "exclusiveMaximum": b} for a, b in zip(numbers, numbers[1:])]
+        parts += [{"type": "number", "exclusiveMinimum": a, "exclusiveMaximum": b}
+                  for a, b in zip(numbers, numbers[1:])]
         parts.append({"type": "number", "exclusiveMinimum": numbers[-1]})
     return {"anyOf": parts}
 

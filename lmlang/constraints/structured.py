@@ -14,7 +14,8 @@ Decisions (documented in the README):
   ``examples``, ``default``...) are ignored, as JSON Schema says. A keyword the mask cannot enforce
   (``uniqueItems``, an unknown ``format``) is an error naming it; ``strict=False`` masks without it, checks the
   value with it, and warns.
-* Keywords the engine lacks but that say the same as ones it has (``dependencies``, ``not`` of ``required``,
+* Keywords the engine lacks but that say the same as ones it has (``dependencies``, ``not`` of ``required``, a
+  type or values, ``if``/``then``/``else`` on such conditions, ``propertyNames`` listing names or a pattern,
   ``uniqueItems`` over a few strings) are rewritten into those first (:mod:`lmlang.constraints.schemas`).
 * Stop phrases on a structured hole: the mask lets a ``STOPS_BEFORE`` phrase follow a complete value; a
   ``STOPS_AT`` phrase, kept in the value, is checked on the finished value only.

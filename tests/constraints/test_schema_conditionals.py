@@ -51,7 +51,8 @@ def scalars() -> list[str]:
 
 
 def strings(alphabet: str, longest: int) -> list[str]:
-    return [json.dumps("".join(s), ensure_ascii=False) for n in range(longest + 1) for s in itertools.product(alphabet, repeat=n)]
+    return [json.dumps("".join(s), ensure_ascii=False)
+            for n in range(longest + 1) for s in itertools.product(alphabet, repeat=n)]
 
 
 def exact(schema, texts: list[str]) -> None:
