@@ -72,14 +72,17 @@ _ANNOTATIONS = frozenset({"title", "description", "$comment", "examples", "defau
                           "readOnly", "writeOnly", "deprecated"})
 
 
-def rewrite(schema: Any) -> Any:
-    """``schema`` with the keywords above replaced by their equivalents (a copy; ``schema`` is not changed)."""
+def rewrite(schema: Any, conditions: bool = True) -> Any:
+    """``schema`` with the keywords above replaced by their equivalents (a copy; ``schema`` is not changed).
+    ``conditions=False`` leaves ``if``/``then``/``else``, ``propertyNames`` and any ``not`` but one of ``required``
+    (and combinations of those) as they are: their rewrites put schemas the engine never had to compile
+    (a ``then``, a complement) into the mask, where the engine may meet a limit of its own."""
     if not isinstance(schema, dict):
         return schema
     schema = copy.deepcopy(schema)
     legacy, unknown = _dialect(schema)
     refs = {unquote(r) for r in _refs(schema)} if legacy else None
-    _walk(schema, "#", refs, legacy, _Context(schema, unknown))
+    _walk(schema, "#", refs, legacy, _Context(schema, unknown, conditions))
     return schema
 
 
@@ -87,6 +90,7 @@ def rewrite(schema: Any) -> Any:
 class _Context:
     root: dict  # the schema being rewritten, where local references point
     unknown: frozenset[str]  # keywords the schema's dialect does not have: its validator ignores them
+    conditions: bool  # whether to rewrite conditions (see rewrite)
 
 
 def _dialect(schema: dict) -> tuple[bool, frozenset[str]]:
@@ -122,7 +126,7 @@ def _walk(schema: Any, path: str, refs: set[str] | None, legacy: bool, context: 
         return
     if refs is not None and isinstance(schema.get("$ref"), str):
         _drop_ref_siblings(schema, path, refs)
-    if "if" not in context.unknown:
+    if context.conditions and "if" not in context.unknown:
         _tagged(schema)  # before its parts are rewritten one by one, which would multiply them
     for key in _ONE:
         if isinstance(schema.get(key), dict):
@@ -138,9 +142,10 @@ def _walk(schema: Any, path: str, refs: set[str] | None, legacy: bool, context: 
     for key in context.unknown:
         schema.pop(key, None)
     _dependencies(schema)
-    _not(schema)
-    _conditional(schema)
-    _property_names(schema, context)
+    _not(schema, context.conditions)
+    if context.conditions:
+        _conditional(schema)
+        _property_names(schema, context)
     _unique_items(schema, legacy)
 
 
@@ -249,10 +254,10 @@ def _absent(names: list[str]) -> dict:
     return {"properties": {n: False for n in names}}
 
 
-def _not(schema: dict) -> None:
+def _not(schema: dict, conditions: bool) -> None:
     if "not" not in schema:
         return
-    complement = _complement(schema["not"])
+    complement = _complement(schema["not"], conditions)
     if complement is None:
         return
     del schema["not"]
@@ -260,7 +265,7 @@ def _not(schema: dict) -> None:
         schema["allOf"] = [*schema.get("allOf", []), complement]
 
 
-def _complement(operand: Any) -> Any:
+def _complement(operand: Any, conditions: bool = True) -> Any:
     """A schema allowing exactly the values ``operand`` does not (``True``: all), or None when this cannot say."""
     if operand is False:
         return True
@@ -271,13 +276,13 @@ def _complement(operand: Any) -> Any:
     rest = {k: v for k, v in operand.items() if k not in _ANNOTATIONS}
     if not rest:
         return False
-    if len(rest) > 1:
+    if len(rest) > 1 and conditions:
         # The keywords below constrain independently of each other: the operand is their conjunction, and its
         # complement the disjunction of theirs.
         if not set(rest) <= _SEPARABLE:
             return None
         return _any_of([_complement({key: value}) for key, value in rest.items()])
-    (key, value), = rest.items()
+    key, value = next(iter(rest.items())) if conditions and len(rest) == 1 else (None, None)
     if key == "type":
         return _type_complement(value)
     if key == "const":
@@ -311,7 +316,7 @@ def _complement(operand: Any) -> Any:
     # De Morgan: not (A and B) = not A or not B; not (A or B) = not A and not B.
     for keyword, dual, absorbing in (("allOf", "anyOf", True), ("anyOf", "allOf", False)):
         if set(rest) == {keyword} and isinstance(rest[keyword], list) and rest[keyword]:
-            parts = [_complement(p) for p in rest[keyword]]
+            parts = [_complement(p, conditions) for p in rest[keyword]]
             if any(p is None for p in parts):
                 return None
             if any(p is absorbing for p in parts):

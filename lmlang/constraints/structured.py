@@ -152,32 +152,52 @@ def json_structure(schema: Any, source: str, span: Span | None, strict: bool = T
 def _json_grammar(schema: Any, source: str, span: Span | None, strict: bool,
                   whitespace: str = "compact") -> engine.Grammar:
     options = {**_JSON_OPTIONS, **JSON_SPACINGS[whitespace]}
-    schema = rewrite(schema)  # the same meaning in keywords the engine implements
-    dropped: set[str] = set()
-    while True:
-        try:
-            return engine.json_schema(schema, options, source)
-        except engine.GrammarError as err:
-            message = str(err)
-        annotation = _annotation_format(message, schema)
-        if annotation is None or annotation in dropped:
+    # The same meaning in keywords the engine implements. Rewritten conditions put into the mask schemas the
+    # engine would not otherwise compile (a `then`, a complement), where it may meet a limit of its own (a schema
+    # too large, overlapping patterns): then they stay as written, for the engine to refuse by name.
+    candidates = [rewrite(schema)]
+    plain = rewrite(schema, conditions=False)
+    if plain != candidates[0]:
+        candidates.append(plain)
+    for index, rewritten in enumerate(candidates):
+        grammar, compiled, message = _compiled(rewritten, options, source)
+        if grammar is not None:
+            return grammar
+        unenforced = _unenforced(message)
+        if unenforced:
             break
-        dropped.add(annotation)
-        schema = _without_format(schema, annotation)
-    unenforced = _unenforced(message)
-    if not unenforced:
+    else:
         raise ConstraintError(span, f"the schema cannot be compiled: {message}")
     if strict:
         raise NotEnforcedError(span, f"the schema uses {unenforced}, which lmlang's JSON mask cannot enforce; "
                                      "pass strict=False to mask without it and check the finished value "
                                      "against the whole schema")
-    try:
-        grammar = engine.json_schema(schema, {**options, "lenient": True}, source)
-    except engine.GrammarError as err:
-        raise ConstraintError(span, f"the schema cannot be compiled: {err}") from None
+    for lenient in [compiled, *candidates[index + 1:]]:
+        try:
+            grammar = engine.json_schema(lenient, {**options, "lenient": True}, source)
+            break
+        except engine.GrammarError as err:
+            message = str(err)
+    else:
+        raise ConstraintError(span, f"the schema cannot be compiled: {message}")
     warnings.warn(f"{source}: the mask ignores {unenforced}; the finished value is checked against it",
                   LmlangWarning, stacklevel=2)
     return grammar
+
+
+def _compiled(schema: Any, options: dict[str, Any], source: str) -> tuple[engine.Grammar | None, Any, str]:
+    """The grammar of ``schema`` (formats no draft defines left out), or None, the schema last tried and why."""
+    dropped: set[str] = set()
+    while True:
+        try:
+            return engine.json_schema(schema, options, source), schema, ""
+        except engine.GrammarError as err:
+            message = str(err)
+        annotation = _annotation_format(message, schema)
+        if annotation is None or annotation in dropped:
+            return None, schema, message
+        dropped.add(annotation)
+        schema = _without_format(schema, annotation)
 
 
 # The formats some draft of JSON Schema defines (draft 3's included): a schema naming one means it, so a mask that

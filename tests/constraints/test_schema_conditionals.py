@@ -301,3 +301,18 @@ def test_tagged_conditionals_over_every_small_value(test):
     exact(schema, [*objects(values=(1, "x", True)), "1", '"x"', "[]", "null"])
     parts = rewrite(schema)["allOf"]
     assert len(parts) == 2  # the four conditionals became one
+
+
+def test_a_rewrite_the_engine_cannot_compile_leaves_the_keyword_to_refuse_by_name():
+    """A `then` the engine cannot compile (overlapping patternProperties, an llguidance limit) stays unrewritten:
+    strict, an error naming `if`; strict=False, the mask ignores the conditional and the value is checked."""
+    schema = {"type": "object", "if": {"properties": {"a": {"const": 1}}},
+              "then": {"patternProperties": {".*": {}, "^x$": {"type": "integer"}}}}
+    with pytest.raises(NotEnforcedError, match="'if'"):
+        plan(schema)
+    with pytest.warns(LmlangWarning, match="'if'"):
+        p = plan(schema, strict=False)
+    assert masked(p, '{"a": 1, "x": "y"}')
+    with pytest.raises(ConstraintError, match="invalid under the schema"):
+        p.finish('{"a": 1, "x": "y"}')
+    assert p.finish('{"a": 2, "x": "y"}') == {"a": 2, "x": "y"}
