@@ -156,23 +156,25 @@ def _json_grammar(schema: Any, source: str, span: Span | None, strict: bool,
     # engine would not otherwise compile (a `then`, a complement), where it may meet a limit of its own (a schema
     # too large, overlapping patterns): then they stay as written, for the engine to refuse by name.
     candidates = [rewrite(schema)]
-    plain = rewrite(schema, conditions=False)
-    if plain != candidates[0]:
-        candidates.append(plain)
-    for index, rewritten in enumerate(candidates):
-        grammar, compiled, message = _compiled(rewritten, options, source)
+    index = 0
+    while True:
+        grammar, compiled, message = _compiled(candidates[index], options, source)
         if grammar is not None:
             return grammar
         unenforced = _unenforced(message)
         if unenforced:
             break
-    else:
-        raise ConstraintError(span, f"the schema cannot be compiled: {message}")
+        if index == 0:  # (only now: rewriting a large schema costs time)
+            candidates.append(rewrite(schema, conditions=False))
+        if index == 1 or candidates[1] == candidates[0]:
+            raise ConstraintError(span, f"the schema cannot be compiled: {message}")
+        index += 1
     if strict:
         raise NotEnforcedError(span, f"the schema uses {unenforced}, which lmlang's JSON mask cannot enforce; "
                                      "pass strict=False to mask without it and check the finished value "
                                      "against the whole schema")
-    for lenient in [compiled, *candidates[index + 1:]]:
+    for attempt in range(index, 2):
+        lenient = compiled if attempt == index else rewrite(schema, conditions=False)
         try:
             grammar = engine.json_schema(lenient, {**options, "lenient": True}, source)
             break

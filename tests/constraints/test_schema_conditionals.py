@@ -303,14 +303,19 @@ def test_tagged_conditionals_over_every_small_value(test):
     assert len(parts) == 2  # the four conditionals became one
 
 
-def test_a_rewrite_the_engine_cannot_compile_leaves_the_keyword_to_refuse_by_name():
+@pytest.mark.parametrize("unique", [False, True])
+def test_a_rewrite_the_engine_cannot_compile_leaves_the_keyword_to_refuse_by_name(unique):
     """A `then` the engine cannot compile (overlapping patternProperties, an llguidance limit) stays unrewritten:
-    strict, an error naming `if`; strict=False, the mask ignores the conditional and the value is checked."""
+    strict, an error naming `if` (or another keyword it cannot enforce); strict=False, the mask ignores the
+    conditional and the value is checked."""
     schema = {"type": "object", "if": {"properties": {"a": {"const": 1}}},
               "then": {"patternProperties": {".*": {}, "^x$": {"type": "integer"}}}}
-    with pytest.raises(NotEnforcedError, match="'if'"):
+    if unique:
+        schema["properties"] = {"u": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}}
+    keyword = "'(if|uniqueItems)'" if unique else "'if'"
+    with pytest.raises(NotEnforcedError, match=keyword):
         plan(schema)
-    with pytest.warns(LmlangWarning, match="'if'"):
+    with pytest.warns(LmlangWarning, match=keyword):
         p = plan(schema, strict=False)
     assert masked(p, '{"a": 1, "x": "y"}')
     with pytest.raises(ConstraintError, match="invalid under the schema"):
