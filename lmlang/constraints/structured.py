@@ -14,7 +14,8 @@ Decisions (documented in the README):
   ``examples``, ``default``...) are ignored, as JSON Schema says. A keyword the mask cannot enforce
   (``uniqueItems``, an unknown ``format``) is an error naming it; ``strict=False`` masks without it, checks the
   value with it, and warns.
-* Keywords the engine lacks but that say the same as ones it has (``dependencies``, ``not`` of ``required``,
+* Keywords the engine lacks but that say the same as ones it has (``dependencies``, ``not`` of ``required``, a
+  type or values, ``if``/``then``/``else`` on such conditions, ``propertyNames`` listing names or a pattern,
   ``uniqueItems`` over a few strings) are rewritten into those first (:mod:`lmlang.constraints.schemas`).
 * Stop phrases on a structured hole: the mask lets a ``STOPS_BEFORE`` phrase follow a complete value; a
   ``STOPS_AT`` phrase, kept in the value, is checked on the finished value only.
@@ -151,32 +152,54 @@ def json_structure(schema: Any, source: str, span: Span | None, strict: bool = T
 def _json_grammar(schema: Any, source: str, span: Span | None, strict: bool,
                   whitespace: str = "compact") -> engine.Grammar:
     options = {**_JSON_OPTIONS, **JSON_SPACINGS[whitespace]}
-    schema = rewrite(schema)  # the same meaning in keywords the engine implements
-    dropped: set[str] = set()
+    # The same meaning in keywords the engine implements. Rewritten conditions put into the mask schemas the
+    # engine would not otherwise compile (a `then`, a complement), where it may meet a limit of its own (a schema
+    # too large, overlapping patterns): then they stay as written, for the engine to refuse by name.
+    candidates = [rewrite(schema)]
+    index = 0
     while True:
-        try:
-            return engine.json_schema(schema, options, source)
-        except engine.GrammarError as err:
-            message = str(err)
-        annotation = _annotation_format(message, schema)
-        if annotation is None or annotation in dropped:
+        grammar, compiled, message = _compiled(candidates[index], options, source)
+        if grammar is not None:
+            return grammar
+        unenforced = _unenforced(message)
+        if unenforced:
             break
-        dropped.add(annotation)
-        schema = _without_format(schema, annotation)
-    unenforced = _unenforced(message)
-    if not unenforced:
-        raise ConstraintError(span, f"the schema cannot be compiled: {message}")
+        if index == 0:  # (only now: rewriting a large schema costs time)
+            candidates.append(rewrite(schema, conditions=False))
+        if index == 1 or candidates[1] == candidates[0]:
+            raise ConstraintError(span, f"the schema cannot be compiled: {message}")
+        index += 1
     if strict:
         raise NotEnforcedError(span, f"the schema uses {unenforced}, which lmlang's JSON mask cannot enforce; "
                                      "pass strict=False to mask without it and check the finished value "
                                      "against the whole schema")
-    try:
-        grammar = engine.json_schema(schema, {**options, "lenient": True}, source)
-    except engine.GrammarError as err:
-        raise ConstraintError(span, f"the schema cannot be compiled: {err}") from None
+    for attempt in range(index, 2):
+        lenient = compiled if attempt == index else rewrite(schema, conditions=False)
+        try:
+            grammar = engine.json_schema(lenient, {**options, "lenient": True}, source)
+            break
+        except engine.GrammarError as err:
+            message = str(err)
+    else:
+        raise ConstraintError(span, f"the schema cannot be compiled: {message}")
     warnings.warn(f"{source}: the mask ignores {unenforced}; the finished value is checked against it",
                   LmlangWarning, stacklevel=2)
     return grammar
+
+
+def _compiled(schema: Any, options: dict[str, Any], source: str) -> tuple[engine.Grammar | None, Any, str]:
+    """The grammar of ``schema`` (formats no draft defines left out), or None, the schema last tried and why."""
+    dropped: set[str] = set()
+    while True:
+        try:
+            return engine.json_schema(schema, options, source), schema, ""
+        except engine.GrammarError as err:
+            message = str(err)
+        annotation = _annotation_format(message, schema)
+        if annotation is None or annotation in dropped:
+            return None, schema, message
+        dropped.add(annotation)
+        schema = _without_format(schema, annotation)
 
 
 # The formats some draft of JSON Schema defines (draft 3's included): a schema naming one means it, so a mask that
