@@ -115,6 +115,14 @@ class FakeModel:
         for seq, token in zip(seqs, tokens):
             seq.tokens.append(token)
 
+    def evaluate_pushed(self, seqs: list[FakeSequence], outputs: list[int]) -> list[list[np.ndarray]]:
+        self.decode_calls += 1
+        rows = []
+        for seq, count in zip(seqs, outputs):
+            seq._pushed = 0
+            rows.append([self.logits_after(seq.tokens[:len(seq.tokens) - i]) for i in range(count - 1, 0, -1)])
+        return rows
+
     def evaluate_branches(self, seq: FakeSequence, branches: list[list[int]]) -> list[np.ndarray]:
         self.decode_calls += 1
         results = []

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from lmlang.decoding.decoder import Decoder
-from lmlang.decoding.hole import HoleCursor
+from lmlang.decoding.hole import HoleCursor, settle, step
 from lmlang.decoding.run import OpenHole, Run
 from lmlang.decoding.sampler import Sampler
 from lmlang.decoding.settings import DecoderSettings
@@ -71,7 +71,7 @@ def _enter(decoder: Decoder, beam: Beam, settings: DecoderSettings, sampler: Sam
         if isinstance(hole, Finished):
             beam.hole, beam.value = None, hole.value
             return
-        if not (hole.cursor.take_forced() or hole.cursor.ends_here()):  # as the single-run decoder enters a hole
+        if not settle(hole.cursor):  # as the single-run decoder enters a hole
             beam.hole = hole
             return
         run.execution.resume(decoder.close_hole(run, hole, hole.cursor.outcome))
@@ -82,7 +82,7 @@ def _settle_hole(hole: OpenHole) -> bool:
     are the model's to score, one step each), write what the constraint forces, or end a value nothing may
     extend; whether the hole is done."""
     cursor = hole.cursor
-    return not cursor.sole_tokens() and (cursor.take_forced() or cursor.ends_here())
+    return not cursor.sole_tokens() and settle(cursor)
 
 
 def _step(decoder: Decoder, beams: list[Beam], width: int, settings: DecoderSettings, sampler: Sampler,
@@ -135,10 +135,12 @@ def _step(decoder: Decoder, beams: list[Beam], width: int, settings: DecoderSett
             survivors.append(beam)
             beam.passed[place.goal] = score
             if beam.hole is not None:
-                follow = beam.hole.cursor.take(token, logprob)
-                if follow is not None:
+                # Sole tokens are not fast-forwarded: a beam scores them one step each, comparable with the
+                # other beams' steps (see Place).
+                follow = step(beam.hole.cursor, (token, logprob), fast_forward=False)
+                if follow:
                     seqs.append(beam.hole.cursor.seq)
-                    tokens.append(follow)
+                    tokens.extend(follow)
     if seqs:
         decoder.model.decode_step(seqs, tokens)
     for beam in survivors:

@@ -412,24 +412,48 @@ def decode_hole(seq: Any, request: HoleRequest, sampler: Sampler,
     return generate(HoleCursor(seq, request, on_piece), sampler)
 
 
+# The token step, shared by every decoding loop: ``settle`` before asking the model (forced text, or an end nothing
+# may extend), then ``step`` with the token chosen (the loop's own way: greedy, sampled, or beam proposals), append
+# the tokens it returns to the sequence, alone or batched with other cursors', and ``score_chain`` with the logits
+# before each token after the first.
+
+def settle(cursor: HoleCursor) -> bool:
+    """Finish the hole without the model where the constraint decides the rest (forced text) or allows only its
+    end; whether it did."""
+    return cursor.take_forced() or cursor.ends_here()
+
+
+def step(cursor: HoleCursor, chosen: tuple[int, float], fast_forward: bool = True) -> list[int]:
+    """Take the ``chosen`` token (and its log-probability); the tokens to append to the cursor's sequence now:
+    the chosen one, then (``fast_forward``) the tokens the constraint alone decides after it (a fixed separator,
+    the rest of the only word that fits), which ride in the same llama_decode. Empty when the hole ended and its
+    value is in the cache already."""
+    follow = cursor.take(*chosen)
+    if follow is None:
+        return []
+    return [follow, *(cursor.sole_tokens() if fast_forward and not cursor.done else [])]
+
+
+def score_chain(cursor: HoleCursor, tokens: list[int], logits: list[np.ndarray]) -> None:
+    """Score the fast-forwarded tokens of a :func:`step` (``tokens[1:]``) with the logits before each."""
+    for token, row in zip(tokens[1:], logits):
+        cursor.take_sole(token, row)
+
+
 def generate(cursor: HoleCursor, sampler: Sampler) -> HoleOutcome:
     """Step ``cursor`` to the end of its hole, one llama_decode per token the model chooses.
 
-    Tokens the constraint alone decides (a fixed separator, the rest of the only word that fits) go into the
-    same llama_decode as the chosen token before them, and a value nothing may extend ends without asking the
-    model. The last chosen token is only pushed: whatever comes next (the next step, or the prompt's text after
-    the hole) evaluates it.
+    The last chosen token is only pushed: whatever comes next (the next step, or the prompt's text after the hole)
+    evaluates it.
     """
     seq = cursor.seq
-    while not cursor.take_forced() and not cursor.ends_here():
-        follow = cursor.take(*cursor.choose(sampler))
-        if follow is None:
+    while not settle(cursor):
+        tokens = step(cursor, cursor.choose(sampler))
+        if not tokens:
             break
-        chain = [] if cursor.done else cursor.sole_tokens()
-        seq.push([follow, *chain])
-        if chain:
-            for token, logits in zip(chain, seq.logits_along(len(chain) + 1)):
-                cursor.take_sole(token, logits)
+        seq.push(tokens)
+        if len(tokens) > 1:
+            score_chain(cursor, tokens, seq.logits_along(len(tokens)))
         if cursor.done:
             break
     return cursor.outcome

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from lmlang.decoding.decoder import Decoder
+from lmlang.decoding.hole import HoleCursor, score_chain, settle, step
 from lmlang.decoding.run import OpenHole, Run
 from lmlang.decoding.settings import DecoderSettings
 from lmlang.interpret.execution import CompiledProgram, Finished, HoleEvent
@@ -38,18 +39,24 @@ def sample(decoder: Decoder, program: CompiledProgram, inputs: Mapping[str, Any]
     for i in range(len(runs)):
         advance(i)
     while holes:
-        seqs, tokens, ended = [], [], []
+        # As one run alone steps (hole.generate), but each step's tokens of every run are evaluated in one batch,
+        # and only where the run needs the logits after them.
+        stepped: list[tuple[HoleCursor, list[int]]] = []
         for i, hole in holes.items():
             cursor = hole.cursor
-            if not cursor.take_forced():
-                follow = cursor.take(*cursor.choose(samplers[i]))
-                if follow is not None:
-                    seqs.append(cursor.seq)
-                    tokens.append(follow)
-            if cursor.done:
-                ended.append(i)
-        if seqs:
-            decoder.model.decode_step(seqs, tokens)
+            if settle(cursor):
+                continue
+            tokens = step(cursor, cursor.choose(samplers[i]))
+            if tokens:
+                cursor.seq.push(tokens)
+                if len(tokens) > 1 or not (cursor.done or settle(cursor)):
+                    stepped.append((cursor, tokens))
+        if stepped:
+            rows = decoder.model.evaluate_pushed([cursor.seq for cursor, _ in stepped],
+                                                 [len(tokens) for _, tokens in stepped])
+            for (cursor, tokens), logits in zip(stepped, rows):
+                score_chain(cursor, tokens, logits)
+        ended = [i for i, hole in holes.items() if hole.cursor.done]
         for i in ended:
             hole = holes.pop(i)
             runs[i].execution.resume(decoder.close_hole(runs[i], hole, hole.cursor.outcome))

@@ -80,3 +80,17 @@ def test_forced_text_goes_in_the_tokenizers_spelling_but_for_its_last_token() ->
     expected = (logsoftmax(fake, "A:", "1") + logsoftmax(fake, "A:1", "abc") + logsoftmax(fake, "A:1abc", "d")
                 + logsoftmax(fake, "A:1abcd", "1"))
     assert result.scores["V"].logprob == pytest.approx(expected, abs=1e-6)
+
+
+def test_samples_fast_forward_their_forced_separators_in_the_shared_step() -> None:
+    fake = FakeModel([], digits)
+    results = lmlang.compile('sample(n=3, seed=5) "A:[V]" where REGEX(V, r"[12]-[12]")').run(
+        session=lmlang.Session(models={"f": fake}))
+    assert len(results) == 3 and all(r.variables["V"][1] == "-" for r in results)
+    # The prompt, then one batched step carrying each run's first digit and its "-": as one run alone does.
+    assert fake.decode_calls == 2
+    for result in results:
+        first, _, last = result.variables["V"]
+        expected = (logsoftmax(fake, "A:", first) + logsoftmax(fake, f"A:{first}", "-")
+                    + logsoftmax(fake, f"A:{first}-", last))
+        assert result.scores["V"].logprob == pytest.approx(expected, abs=1e-6)

@@ -234,6 +234,31 @@ def test_decode_step_after_truncate_evaluates_the_kept_token_too(smollm2: Model)
             assert numpy.argmax(cut.logits()) == numpy.argmax(reference.logits())
 
 
+def test_pushed_tokens_of_several_sequences_are_evaluated_in_one_batch(smollm2: Model) -> None:
+    model = smollm2
+    prompts = [model.tokenize(text) for text in ("One, two,", "Red, green,")]
+    chains = [model.tokenize(" three, four"), model.tokenize(" blue")]
+    batched = [fresh(model, prompt) for prompt in prompts]
+    for seq, chain in zip(batched, chains):
+        seq.push(chain)
+    before = model.evaluated_tokens
+    rows = model.evaluate_pushed(batched, [len(chains[0]), 1])
+    assert model.evaluated_tokens == before + len(chains[0]) + 1
+    assert [len(r) for r in rows] == [len(chains[0]) - 1, 0]
+    for seq, prompt, chain, along in zip(batched, prompts, chains, rows):
+        assert seq.tokens == prompt + chain
+        for i, row in enumerate(along):  # the logits after each token of the chain but the last
+            with fresh(model, prompt, chain[:i + 1]) as alone:
+                assert numpy.argmax(row) == numpy.argmax(alone.logits())
+                numpy.testing.assert_allclose(row, alone.logits(), atol=0.5)
+        with fresh(model, prompt, chain) as alone:
+            numpy.testing.assert_allclose(seq.logits(), alone.logits(), atol=0.5)
+        seq.release()
+    with fresh(model, [1]) as seq:
+        with pytest.raises(UsageError, match="1 are pushed|0 are pushed"):
+            model.evaluate_pushed([seq], [1])
+
+
 def test_long_prompts_are_evaluated_in_batches() -> None:
     model = load("smollm2", n_ctx=300)  # llama.cpp caps its batch at the n_ctx asked for: 300 tokens
     batch = model._n_batch

@@ -365,7 +365,21 @@ class Model:
             raise UsageError(None, f"decode_step got {len(seqs)} sequences but {len(tokens)} tokens")
         if len({seq.seq_id for seq in seqs}) != len(seqs):
             raise UsageError(None, "decode_step got the same sequence twice")
-        self._evaluate([(seq, [token]) for seq, token in zip(seqs, tokens)])
+        self._evaluate_each([(seq, [token]) for seq, token in zip(seqs, tokens)], [1] * len(seqs))
+
+    def evaluate_pushed(self, seqs: list[Sequence], outputs: list[int]) -> list[list[numpy.ndarray]]:
+        """Evaluate the tokens pushed onto each of ``seqs`` (:meth:`Sequence.push`), all in one llama.cpp batch;
+        for sequence i the logits after each of its last ``outputs[i]`` tokens but the last, as copies, oldest
+        first (the last's are its :meth:`Sequence.logits`)."""
+        if len(seqs) != len(outputs):
+            raise UsageError(None, f"evaluate_pushed got {len(seqs)} sequences but {len(outputs)} counts")
+        if len({seq.seq_id for seq in seqs}) != len(seqs):
+            raise UsageError(None, "evaluate_pushed got the same sequence twice")
+        for seq, count in zip(seqs, outputs):
+            pending = len(seq.tokens) - seq._n_cached
+            if not 0 < count <= pending:
+                raise UsageError(None, f"evaluate_pushed wants logits after {count} tokens; {pending} are pushed")
+        return self._evaluate_each([(seq, []) for seq in seqs], list(outputs))
 
     # -- scoring continuations (used by `distribution` and `lmlang.score`) ---------------------------------------
 
@@ -440,22 +454,29 @@ class Model:
 
     def _evaluate(self, jobs: list[tuple[Sequence, list[int]]], outputs: int = 1) -> list[numpy.ndarray]:
         """Extend each sequence by its tokens, all or nothing; logits are computed only after each last token, or
-        (one job) after each of its last ``outputs`` tokens: those before the last are returned, as copies.
+        (one job) after each of its last ``outputs`` tokens: those before the last are returned, as copies."""
+        every = self._evaluate_each(jobs, [outputs if len(jobs) == 1 else 1] * len(jobs))
+        return every[0] if len(jobs) == 1 else []
+
+    def _evaluate_each(self, jobs: list[tuple[Sequence, list[int]]], outputs: list[int]) -> list[list[numpy.ndarray]]:
+        """Extend each sequence by its tokens (after those it was pushed), all or nothing; the logits are computed
+        after each of the last ``outputs[i]`` tokens of job i: per job, those before its last, oldest first.
 
         The rows go to the model's scheduler, which evaluates them alone or in decodes shared with the runs on
         other threads."""
         rows: list[tuple[Sequence, int, int, bool]] = []  # (sequence, position, token, wants logits)
-        for seq, new in jobs:
+        for (seq, new), wanted in zip(jobs, outputs):
             if seq._released:
                 raise UsageError(None, "a released sequence cannot be extended")
             start = seq._n_cached
             pending = seq.tokens[start:] + new
             if start + len(pending) > self.n_ctx:
                 raise self._context_full(start + len(pending))
-            first_out = len(pending) - (outputs if len(jobs) == 1 else 1)
+            first_out = len(pending) - wanted
             rows.extend((seq, start + i, token, i >= first_out) for i, token in enumerate(pending))
         request = batching.Request(rows)
-        request.results = ({}, [] if outputs > 1 else None)  # each sequence's last logits; all, oldest first
+        # Each sequence's last logits, and (when any job wants more than its last) every row's, in row order.
+        request.results = ({}, [] if max(outputs, default=1) > 1 else None)
         try:
             self._scheduler.submit(request)
         except ModelError:
@@ -467,7 +488,13 @@ class Model:
             seq.tokens.extend(new)
             seq._n_cached = len(seq.tokens)
             seq._saved = last.get(seq)
-        return every[:-1] if every is not None else []
+        if every is None:
+            return [[] for _ in jobs]
+        split, at = [], 0
+        for wanted in outputs:
+            split.append(every[at:at + wanted - 1])
+            at += wanted
+        return split
 
     def _execute_alone(self, request: batching.Request) -> None:
         """A request of a run alone on the model, whole: one sequence's rows in blocks aligned to multiples of
