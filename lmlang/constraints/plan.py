@@ -14,6 +14,7 @@ from lmlang.constraints.conditions import Condition, Translator, evaluate, finit
 from lmlang.errors import ConstraintError, InputError
 from lmlang.masks import (Automaton, TokenMatcher, Vocabulary, any_text, firing_phrases, from_regex, intersect,
                           preceded, until_stop)
+from lmlang.masks.automaton import enumerate_values
 from lmlang.masks.grammar import GrammarMatcher
 from lmlang.source import Span
 from lmlang.syntax.ast import Expr, HoleType
@@ -38,6 +39,16 @@ class HolePlan:
     def free_text(self) -> bool:
         """Whether the regular part allows any text (the grammars, if any, say what is allowed)."""
         return self.automaton is not None and self.automaton.key == any_text().key and self.max_chars is None
+
+    def values(self, limit: int) -> list[bytes] | None:
+        """Every value the mask allows, when they are at most ``limit`` and the mask alone decides them (no grammar,
+        no stop phrase); else None."""
+        if self.automaton is None or self.structures:
+            return None
+        found = enumerate_values(self.automaton, limit)
+        if found is not None and self.max_chars is not None:
+            found = [v for v in found if len(v.decode("utf-8")) <= self.max_chars]
+        return found
 
     def matcher(self, vocab: Vocabulary, heal: bytes = b"") -> TokenMatcher | None:
         """The token matcher for this plan on ``vocab`` (None when nothing needs masking), for a value written

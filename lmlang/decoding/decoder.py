@@ -30,6 +30,7 @@ from lmlang.interpret.execution import (NO_RETURN, BlockEvent, CompiledProgram, 
                                         RoleEvent, TextEvent)
 from lmlang.interpret.prompt import Prompt
 from lmlang.masks import TokenMatcher, Vocabulary
+from lmlang.masks.choices import ChoiceMatcher
 from lmlang.masks.healing import HealingMatcher, extended
 from lmlang.models.kvcache import SequencePool
 from lmlang.result import HoleScore, HoleSpan, Result, Stats, token_pieces
@@ -38,6 +39,8 @@ __all__ = ["DEFAULT_MAX_TOKENS", "Decoder", "DecoderSettings", "OpenHole", "Run"
 
 MATCHERS_KEPT = 64  # token matchers per decoder: each holds per-state masks the size of the vocabulary
 EXTENSIBLE_KEPT = 4096  # answers about single tokens, a few bytes each
+# A hole with at most this many possible values follows their tokenizations (lmlang.masks.choices).
+CHOICES_LISTED = 256
 
 
 def _decorators(event: HoleEvent | NestedEvent) -> Decorators:
@@ -218,6 +221,12 @@ class Decoder:
         return OpenHole(event, plan, HoleCursor(seq, request, sink))
 
     def _matcher(self, plan: Any, heal: bytes) -> Any:
+        values = plan.values(CHOICES_LISTED)
+        if values is not None:
+            key = ("choices", plan.automaton.key, plan.max_chars, heal)
+            listed = self.matchers.get_or_make(key, lambda: self._choices(values, heal))
+            if listed is not None:
+                return listed
         vocabulary = self.vocabulary
         # A grammar writes the healed bytes itself: a regular part that allows any text needs no prefix, and its
         # masks cost nothing then.
@@ -241,6 +250,19 @@ class Decoder:
             return self.extensible.get_or_make(token, lambda: extended(piece, self.model.token_blob()))
 
         return heals
+
+    def _choices(self, values: list[bytes], heal: bytes) -> ChoiceMatcher | None:
+        """A hole's few values each as the tokenizer spells it (after the ``heal`` bytes); None where the tokenizer
+        does not spell some value's bytes exactly (the byte automaton then masks the hole)."""
+        model = self.model
+        spellings = []
+        for value in values:
+            text = heal + value
+            tokens = model.tokenize(text.decode("utf-8"))
+            if b"".join(model.token_bytes[t] for t in tokens) != text:
+                return None
+            spellings.append(tokens)
+        return ChoiceMatcher(spellings, model.token_bytes, model.eog_tokens)
 
     def _healing(self, heal: bytes) -> HealingMatcher:
         """The matcher of the healed bytes alone, for a hole without constraints (no vocabulary layout needed)."""

@@ -118,6 +118,51 @@ class Automaton:
         return bool(self.accept[state]) and bool((self.table[state] == state).all())
 
 
+def enumerate_values(a: Automaton, limit: int) -> list[bytes] | None:
+    """Every text of ``a``, in byte order, when it has at most ``limit`` of them; else None (also when endless)."""
+    if a.empty:
+        return []
+    rows, accept = a.rows, a.accept
+    order: list[int] = []  # the live states, each after every state it leads to
+    marks: dict[int, int] = {}  # 1: on the path being explored (a cycle: endless), 2: done
+    stack = [(a.start, 0)]
+    while stack:
+        state, byte = stack.pop()
+        if byte == 0:
+            if marks.get(state) == 2:
+                continue
+            marks[state] = 1
+        for b in range(byte, 256):
+            to = rows[state][b]
+            if to == DEAD:
+                continue
+            if marks.get(to) == 1:
+                return None
+            if to not in marks:
+                stack.append((state, b + 1))
+                stack.append((to, 0))
+                break
+        else:
+            marks[state] = 2
+            order.append(state)
+    counts: dict[int, int] = {}
+    for state in order:
+        counts[state] = int(accept[state]) + sum(counts[t] for t in rows[state] if t != DEAD)
+        if counts[state] > limit:
+            return None
+    values: list[bytes] = []
+
+    def walk(state: int, prefix: bytes) -> None:
+        if accept[state]:
+            values.append(prefix)
+        for b, to in enumerate(rows[state]):
+            if to != DEAD:
+                walk(to, prefix + bytes([b]))
+
+    walk(a.start, b"")
+    return values
+
+
 # ------------------------------------------------------------------------------------------ building
 
 

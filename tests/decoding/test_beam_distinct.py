@@ -38,6 +38,10 @@ def split_path(first: float):
 
 
 STOPPED = '"A:[V]" where STOPS_AT(V, ".")'
+# Two words the model likes, among more values than a decoder lists (lmlang.masks.choices): the mask is then the
+# byte automaton, and every token path that spells a value is allowed (" d" then "og", or " dog").
+FILLER = "| [e-z][a-z]"  # 572 two-letter words the scripts below never favour
+BYTE_PATHS = f'"A:[W]" where REGEX(W, r" dog| cat{FILLER}")'
 
 
 def test_a_path_reaching_a_text_later_but_likelier_replaces_the_earlier_beam() -> None:
@@ -62,13 +66,13 @@ def test_a_path_reaching_a_text_later_and_less_likely_is_dropped() -> None:
 def test_a_token_after_which_the_constraint_forces_the_rest_is_the_same_beam_as_the_whole_word() -> None:
     model = FakeModel([" d", "og", " dog", " cat"],
                       lambda text: {" d": 3.0, " dog": 2.0, " cat": 1.0} if text.endswith("A:") else {"<eos>": 10.0})
-    results = beam(model, '"A:[W]" where W in [" dog", " cat"]', 2)
+    results = beam(model, BYTE_PATHS, 2)
     assert [r.variables["W"] for r in results] == [" dog", " cat"]
     # " dog" by its likelier path: " d", then "og" forced (forced text costs nothing, as in argmax, where after
     # " d" the constraint allows "o" and "og", and the rest is forced)
     assert results[0].logprob == pytest.approx(logsoftmax(model, "A:", " d"), abs=1e-6)
     assert results[1].logprob == pytest.approx(logsoftmax(model, "A:", " cat"), abs=1e-6)
-    argmax = lmlang.compile('"A:[W]" where W in [" dog", " cat"]').run(
+    argmax = lmlang.compile(BYTE_PATHS).run(
         session=lmlang.Session(models={"fake": model}))
     assert argmax.variables["W"] == " dog" and argmax.logprob == pytest.approx(results[0].logprob, abs=1e-9)
 
@@ -83,7 +87,7 @@ def test_three_words_in_three_holes_give_n_distinct_texts() -> None:
             return {" c": 2.0, " d": 1.8, " r": 1.5, " cat": 1.0, " dog": 1.2, " rabbit": 0.5, "<eos>": 0.0}
         return {"<eos>": 10.0}
     model = FakeModel(words, script)
-    results = beam(model, '"A:[W][W][W]" where W in [" cat", " dog", " rabbit"]', 4)
+    results = beam(model, f'"A:[W][W][W]" where REGEX(W, r" cat| dog| rabbit{FILLER}")', 4)
     assert [r.prompt for r in results] == ["A: cat cat cat", "A: cat cat dog", "A: cat dog cat", "A: dog cat cat"]
     first = {w: logsoftmax(model, "A:", w) for w in (" c", " d")}
     assert results[0].logprob == pytest.approx(3 * first[" c"], abs=1e-6)
@@ -96,7 +100,7 @@ def test_a_rest_spelt_by_one_token_at_a_time_is_scored_by_the_model() -> None:
     other."""
     model = FakeModel([" d", " dog", " cat"],
                       lambda text: {" d": 3.0, " dog": 2.0, " cat": 1.0} if text.endswith("A:") else {"<eos>": 10.0})
-    source = '"A:[W]" where W in [" dog", " cat"]'
+    source = BYTE_PATHS
     results = beam(model, source, 2)
     assert [r.variables["W"] for r in results] == [" dog", " cat"]
     assert [p.text for p in results[0].scores["W"].pieces if p.text] == [" dog"]
@@ -116,3 +120,13 @@ def test_a_value_the_constraint_fixes_is_written_as_argmax_writes_it() -> None:
     greedy = lmlang.compile(source).run(session=lmlang.Session(models={"fake": model}))
     assert [r.variables["W"] for r in results] == [greedy.variables["W"]] == [" dog"]  # one text: one result
     assert results[0].logprob == greedy.logprob == 0.0  # forced text costs nothing
+
+
+def test_listed_values_are_beams_of_their_own_tokens_only() -> None:
+    """Without a stop phrase the values are listed: " d" is no way to " dog", so the beams are the two words."""
+    model = FakeModel([" d", "og", " dog", " cat"],
+                      lambda text: {" d": 3.0, " dog": 2.0, " cat": 1.0} if text.endswith("A:") else {"<eos>": 10.0})
+    results = beam(model, '"A:[W]" where W in [" dog", " cat"]', 2)
+    assert [r.variables["W"] for r in results] == [" dog", " cat"]
+    assert results[0].logprob == pytest.approx(logsoftmax(model, "A:", " dog"), abs=1e-6)
+    assert results[1].logprob == pytest.approx(logsoftmax(model, "A:", " cat"), abs=1e-6)
