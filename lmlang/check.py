@@ -26,7 +26,7 @@ import textwrap
 from typing import Any, Callable, Iterable, Iterator
 
 from lmlang.constraints.catalog import CONSTRAINT_FUNCTIONS, canonical
-from lmlang.decoding.catalog import COMMON_ARGS, DECODERS, LMQL_ONLY, decoder_args
+from lmlang.decoding.catalog import COMMON_ARGS, DECODERS, LMQL_ONLY, argument_problem, decoder_args
 from lmlang.errors import CheckError
 from lmlang.source import Span
 from lmlang.syntax.ast import (
@@ -211,6 +211,9 @@ def _check_decoder(decoder: DecoderClause) -> Iterator[CheckError]:
         if decoder.name == "argmax" and argument.name == "n" and _literal(argument.value) not in (1, None):
             yield CheckError(argument.span, "argmax gives one result: use sample(n=...) or beam(n=...) for several",
                              code="decoder-argument")
+        problem = argument_problem(argument.name, _literal(argument.value)) if _constant(argument.value) else None
+        if problem is not None:
+            yield CheckError(argument.span, problem, code="decoder-argument")
         if argument.name not in accepted:
             own = DECODERS[decoder.name].args
             takes = f"it takes {', '.join(own)} and" if own else "it takes only"
@@ -219,6 +222,15 @@ def _check_decoder(decoder: DecoderClause) -> Iterator[CheckError]:
                 f"{decoder.name} does not take '{argument.name}': {takes} the common options {', '.join(COMMON_ARGS)}",
                 code="decoder-argument",
             )
+
+
+def _constant(value: Expr) -> bool:
+    """Whether the value is written as a constant (a computed one is the runtime's to check)."""
+    try:
+        pyast.literal_eval(value.source.strip())
+    except (ValueError, SyntaxError):
+        return False
+    return True
 
 
 def _literal(value: Expr) -> Any:

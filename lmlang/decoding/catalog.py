@@ -56,6 +56,16 @@ def decoder_args(name: str) -> frozenset[str]:
     return frozenset(DECODERS[name].args + COMMON_ARGS)
 
 
+def argument_problem(name: str, value: Any) -> str | None:
+    """What is wrong with the value of a decoder argument, in the words the checker and the runtime both use;
+    None when nothing is (or the argument is not one whose values are restricted)."""
+    if name in ("n", "k", "max_tokens") and (not isinstance(value, int) or value < 1):
+        return f"the decoder argument {name} must be a positive whole number, not {value!r}"
+    if name == "token_healing" and not (value is True or value is False or value == "any"):
+        return f'the decoder argument token_healing must be True, False or "any", not {value!r}'
+    return None
+
+
 def carried_over(args: Mapping[str, Any], decoder: str) -> dict[str, Any]:
     """The arguments that stay when ``decoder`` replaces another: those it takes. Not a count for argmax, which
     takes n only so that LMQL's ``argmax(n=1)`` reads."""

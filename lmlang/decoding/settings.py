@@ -6,7 +6,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from lmlang.decoding.catalog import DECODERS, NO_EFFECT, carried_over, decoder_args
+from lmlang.decoding.catalog import DECODERS, NO_EFFECT, argument_problem, carried_over, decoder_args
 from lmlang.decoding.sampler import Sampler
 from lmlang.errors import LmlangWarning, UsageError
 from lmlang.source import Span
@@ -68,14 +68,11 @@ class DecoderSettings:
             warnings.warn(f"cache={known['cache']!r}: lmlang keeps no cache on disk; prompts are re-used within "
                           "the process", LmlangWarning, stacklevel=2)
         settings = DecoderSettings(name=name, span=span, **known)
-        for key in ("n", "k", "max_tokens"):
+        for key in ("n", "k", "max_tokens", "token_healing"):
             value = getattr(settings, key)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise UsageError(span, f"the decoder argument {key} must be a positive whole number, not {value!r}")
-        if settings.token_healing not in (True, False, "any") or isinstance(settings.token_healing, int) and \
-                not isinstance(settings.token_healing, bool):
-            raise UsageError(span, f"the decoder argument token_healing must be True, False or \"any\", not "
-                                   f"{settings.token_healing!r}")
+            problem = None if value is None else argument_problem(key, value)
+            if problem is not None:
+                raise UsageError(span, problem)
         if name == "argmax" and settings.n != 1:
             raise UsageError(span, f"argmax gives one result, not n={settings.n}: use sample(n=...) or beam(n=...)")
         return settings

@@ -17,6 +17,7 @@ BROKEN = {
     "bad_regex.lmq": '"Q: [A]" where REGEX(A, r"[a-")\n',
     "unknown_decoder.lmq": 'bogus\n    "Q: [A]"\n',
     "decoder_argument.lmq": 'argmax(n=3)\n    "Q: [A]"\n',
+    "decoder_value.lmq": 'beam(n=0, token_healing="x")\n    "Q: [A]"\n',
     "unknown_model.lmq": 'argmax\n    "Q: [A]"\nfrom\n    "no-such-model"\n',
     "remote_model.lmq": 'argmax\n    "Q: [A]"\nfrom\n    "openai/gpt-4"\n',
     "cascade_model.lmq": 'cascade "smollm2", "nonexistent-model" until margin(A) > 0.5:\n    "Q: [A]"\n',
