@@ -7,19 +7,18 @@ else the whole :class:`~lmlang.Result` (LMQL's ``LMQLResult``: ``.prompt``, ``.v
 several results gives a list of them. ``generate``/``score`` and their ``_sync`` twins, ``F``, ``run``/``run_sync``,
 ``model``, ``QueryBuilder`` and ``decorators`` follow LMQL's signatures.
 
-Runs are serialised: one model context serves one run at a time, so coroutines started together (``asyncio.gather``)
-run one after the other, each in a worker thread so that a query's own Python may ``await``.
+Each async run goes to a worker thread, so that a query's own Python may ``await``; coroutines started together
+(``asyncio.gather``, LMQL's way to map a query over a list) run at the same time and share their model's decode
+steps, as ``Query.map`` does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import inspect
 import re
 import sys
-import threading
 import types
 import warnings
 from typing import Any, Callable, Mapping, Sequence
@@ -154,28 +153,11 @@ def get_default_model() -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Running: one run at a time, async calls in a worker thread
-
-_run_lock = threading.Lock()
-_in_run: contextvars.ContextVar[bool] = contextvars.ContextVar("lmlang_lmql_in_run", default=False)
-
-
-def _exclusive(work: Callable[[], Any]) -> Any:
-    """``work()`` while no other run uses the models. A run started from inside a run (a query calling or awaiting
-    another query function) is part of it and goes straight on; the flag travels with the context, which
-    ``asyncio.to_thread`` and ``asyncio.run`` copy."""
-    if _in_run.get():
-        return work()
-    with _run_lock:
-        token = _in_run.set(True)
-        try:
-            return work()
-        finally:
-            _in_run.reset(token)
+# Running: async calls in a worker thread each (runs on several threads share their model's decode steps)
 
 
 async def _in_worker(work: Callable[[], Any]) -> Any:
-    return await asyncio.to_thread(_exclusive, work)
+    return await asyncio.to_thread(work)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -241,7 +223,7 @@ class QueryFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.is_async:
             return _in_worker(functools.partial(self._value, args, kwargs))
-        return _exclusive(functools.partial(self._value, args, kwargs))
+        return self._value(args, kwargs)
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         return self if instance is None else _BoundQueryFunction(self, instance)
@@ -515,7 +497,7 @@ async def generate(prompt: str, max_tokens: int | None = None, model: str | LLM 
 def generate_sync(prompt: str, max_tokens: int | None = None, model: str | LLM | None = None,
                   **kwargs: Any) -> str | list[str]:
     """:func:`generate` without ``await``."""
-    return _exclusive(functools.partial(_generate_now, prompt, max_tokens, model, kwargs))
+    return _generate_now(prompt, max_tokens, model, kwargs)
 
 
 class ScoringResult:
@@ -590,7 +572,7 @@ async def score(prompt: str, values: str | Sequence[str], model: str | LLM | Non
 def score_sync(prompt: str, values: str | Sequence[str], model: str | LLM | None = None,
                **kwargs: Any) -> ScoringResult:
     """:func:`score` without ``await``."""
-    return _exclusive(functools.partial(_score_now, prompt, values, model, dict(kwargs)))
+    return _score_now(prompt, values, model, dict(kwargs))
 
 
 class Tokenizer:

@@ -97,13 +97,31 @@ def test_run_is_a_coroutine_and_run_sync_is_not() -> None:
     assert lmql.run_sync("return a + 1", 2) == 3
 
 
-def test_async_calls_are_serialised() -> None:
+def test_async_calls_gathered_together_all_return() -> None:
     q = lmql.query("return a", input_variables=["a"])
 
     async def together():
         return await asyncio.gather(q(1), q(2), q(3))
 
     assert asyncio.run(together()) == [1, 2, 3]
+
+
+@pytest.mark.model
+def test_gathered_queries_share_decode_steps_and_answer_as_alone(smollm2) -> None:
+    """LMQL maps a query over a list with asyncio.gather: the runs go on at once and share the model's steps."""
+    q = lmql.query('"Word: {w}\\nSentiment:[L]" where L in [" positive", " negative"]\nreturn L',
+                   input_variables=["w"])
+    words = ["wonderful", "terrible", "delightful", "awful"]
+    before = smollm2.shared_steps
+
+    async def together():
+        return await asyncio.gather(*(q(w) for w in words))
+
+    gathered = asyncio.run(together())
+    alone = [lmlang.compile('"Word: {w}\\nSentiment:[L]" where L in [" positive", " negative"]\nreturn L').run(
+        "smollm2", w=w, deterministic=True).return_value for w in words]
+    assert gathered == alone
+    assert smollm2.shared_steps > before
 
 
 def test_main_runs_async_and_sync_functions() -> None:
