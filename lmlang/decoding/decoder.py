@@ -191,8 +191,10 @@ class Decoder:
 
         def heals(token: int) -> bool:
             assert healable is not None
-            if not healable(token) or plan.automaton is None:
-                return healable(token)
+            if not healable(token):
+                return False
+            if plan.automaton is None:
+                return True
             piece = self.model.token_bytes[token]
             built[piece] = matcher = self._matcher(plan, piece)
             # Where the constraint leaves that one token to write the bytes with, taking it back gains nothing

@@ -172,11 +172,12 @@ class HoleCursor:
         self.outcome.steps.append((self._shown(before), 0.0, True, None))
         _settle(self.seq, self.start, self.outcome, bytes(self.value), retokenize=True)
         request = self.request
-        within = _leading_within(self.outcome.tokens, self.seq.model.token_bytes, self._healed)
-        if len(self.outcome.tokens) - within > request.limit:
+        count = len(self.outcome.tokens) - _leading_within(self.outcome.tokens, self.seq.model.token_bytes,
+                                                           self._healed)
+        if count > request.limit:
             text = self.text.decode("utf-8", "replace")
             raise ConstraintError(request.span, f"the value of {request.var} can only be {text!r}, which takes "
-                                                f"{len(self.outcome.tokens)} tokens, over its limit of "
+                                                f"{count} tokens, over its limit of "
                                                 f"{request.limit}: raise max_tokens or loosen its constraints")
         self._finish(len(forced))
         return True

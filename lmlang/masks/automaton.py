@@ -34,6 +34,7 @@ class Automaton:
         self.firing: frozenset[str] = frozenset()  # the stop phrases that can end a value (see masks.stops)
         self._forced: dict[int, bytes | None] = {}
         self._forced_text: dict[int, bytes] = {}
+        self._values: dict[int, list[bytes] | None] = {}  # enumerate_values, per limit
 
     @property
     def n_states(self) -> int:
@@ -119,7 +120,14 @@ class Automaton:
 
 
 def enumerate_values(a: Automaton, limit: int) -> list[bytes] | None:
-    """Every text of ``a``, in byte order, when it has at most ``limit`` of them; else None (also when endless)."""
+    """Every text of ``a``, in byte order, when it has at most ``limit`` of them; else None (also when endless).
+    Kept on the automaton: a hole asks it every time it opens."""
+    if limit not in a._values:
+        a._values[limit] = _values(a, limit)
+    return a._values[limit]
+
+
+def _values(a: Automaton, limit: int) -> list[bytes] | None:
     if a.empty:
         return []
     rows, accept = a.rows, a.accept
