@@ -23,9 +23,6 @@ def sample(decoder: Decoder, program: CompiledProgram, inputs: Mapping[str, Any]
     samplers = [settings.sampler(i) for i in range(settings.results)]
     first = decoder.start(program, inputs)
     runs.append(first)
-    if isinstance(decoder.advance(first, settings, samplers[0], None), HoleEvent):
-        first.prompt.flush(heal=decoder.heals(settings.token_healing))  # evaluated once, shared by every fork
-    runs.extend(first.fork() for _ in samplers[1:])
     holes: dict[int, OpenHole] = {}
     values: dict[int, Any] = {}
 
@@ -36,8 +33,18 @@ def sample(decoder: Decoder, program: CompiledProgram, inputs: Mapping[str, Any]
         else:
             holes[i] = hole
 
-    for i in range(len(runs)):
-        advance(i)
+    event = decoder.advance(first, settings, samplers[0], None)
+    if isinstance(event, HoleEvent):
+        # The first hole is opened once (its prompt evaluated, healed as a lone run's is) and copied into every fork.
+        opened = decoder.open_hole(first, event, settings, None)
+        runs.extend(first.fork() for _ in samplers[1:])
+        holes[0] = opened
+        for i in range(1, len(runs)):
+            holes[i] = OpenHole(opened.event, opened.plan, opened.cursor.copy(runs[i].prompt.seq))
+    else:
+        runs.extend(first.fork() for _ in samplers[1:])
+        for i in range(len(runs)):
+            advance(i)
     while holes:
         # As one run alone steps (hole.generate), but each step's tokens of every run are evaluated in one batch,
         # and only where the run needs the logits after them.
