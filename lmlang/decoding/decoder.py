@@ -19,7 +19,7 @@ from lmlang import constraints
 from lmlang.caches import BoundedCache
 from lmlang.decoding import decorator
 from lmlang.decoding.decorator import Decorators
-from lmlang.decoding.hole import HoleCursor, HoleOutcome, HoleRequest, generate
+from lmlang.decoding.hole import HoleCursor, HoleOutcome, HoleRequest, generate, leading_within
 from lmlang.decoding.run import OpenHole, Run
 from lmlang.decoding.runner import BlockHandler
 from lmlang.decoding.sampler import Sampler
@@ -164,7 +164,7 @@ class Decoder:
                 elif event.site.distribution is None or event.site.index == stop_at:
                     return event
                 else:
-                    value = self._distribution(run, event, shown)
+                    value = self._distribution(run, event, settings, shown)
             elif isinstance(event, TextEvent):
                 run.prompt.add_text(event.text)
                 if shown is not None:
@@ -305,8 +305,10 @@ class Decoder:
             cut = None if outcome.cut is None else outcome.cut.decode("utf-8", "replace")
             run.holes.append(HoleSpan(name, end - len(shown), end, score, cut))
 
-    def _distribution(self, run: Run, event: HoleEvent, on_text: TextSink | None) -> Any:
-        """Score each candidate of the hole's ``distribution`` clause; the likeliest is the hole's value."""
+    def _distribution(self, run: Run, event: HoleEvent, settings: DecoderSettings, on_text: TextSink | None) -> Any:
+        """Score each candidate of the hole's ``distribution`` clause; the likeliest is the hole's value. With token
+        healing, each candidate is scored as the tokenizer spells it after the prompt's held-back bytes, given
+        that the text goes on with those bytes (their own probability is the same for every candidate)."""
         site = event.site
         dist = site.distribution
         assert dist is not None
@@ -317,9 +319,15 @@ class Decoder:
                                                       f"computed: {type(err).__name__}: {err}") from None
         if not candidates:
             raise QueryRuntimeError(dist.values.span, f"distribution {dist.var} has no candidates")
-        seq = run.prompt.flush()
+        seq = run.prompt.flush(heal=self.heals(settings.token_healing))
+        _, heal = run.prompt.take_healed()
         texts = [str(c) for c in candidates]
-        branches, logprobs = self._branch_logprobs(seq, texts)
+        prefix = heal.decode("utf-8")
+        branches, logprobs = self._branch_logprobs(seq, [prefix + text for text in texts])
+        if heal:
+            given = self._healed_mass(seq, heal)
+            for scores in logprobs:
+                scores[0] -= given
         scores = np.array([float(lp.sum()) for lp in logprobs])
         probs = np.exp(scores - scores.max())
         probs /= probs.sum()
@@ -330,14 +338,23 @@ class Decoder:
             seq.append(branches[best])
             run.prompt.add_generated(shown)
         else:  # a decorator gave the prompt another text than the candidate's
-            run.prompt.add_text(shown)
+            run.prompt.replace_since(len(seq.tokens), shown, heal)
         if on_text is not None:
             on_text(shown, True)
         run.distributions[dist.var] = [(c, float(p)) for c, p in zip(candidates, probs)]
         margin = float(top[0] - (top[1] if len(top) > 1 else 0.0))
-        outcome = HoleOutcome(texts[best], branches[best], [float(x) for x in logprobs[best]], margin)
+        outcome = HoleOutcome(texts[best], branches[best], [float(x) for x in logprobs[best]], margin,
+                              healed_tokens=leading_within(branches[best], self.model.token_bytes, len(heal)))
         self._record(run, dist.var, site.depth, value, outcome, shown)
         return value
+
+    def _healed_mass(self, seq: Any, heal: bytes) -> float:
+        """log P(the text after ``seq`` goes on with the bytes ``heal``), as the next token tells it."""
+        logits = seq.logits().astype(np.float64)
+        ids = self._healing(heal).ids(1)
+        peak = float(logits.max())
+        total = np.log(np.exp(logits - peak).sum())
+        return float(np.log(np.exp(logits[ids] - peak).sum()) - total)
 
     def score_continuations(self, seq: Any, texts: list[str]) -> list[float]:
         """log P(text | what ``seq`` holds) for each text, all evaluated in one batch on forks of ``seq``."""

@@ -172,7 +172,7 @@ class HoleCursor:
         self.outcome.steps.append((self._shown(before), 0.0, True, None))
         _settle(self.seq, self.start, self.outcome, bytes(self.value), retokenize=True)
         request = self.request
-        count = len(self.outcome.tokens) - _leading_within(self.outcome.tokens, self.seq.model.token_bytes,
+        count = len(self.outcome.tokens) - leading_within(self.outcome.tokens, self.seq.model.token_bytes,
                                                            self._healed)
         if count > request.limit:
             text = self.text.decode("utf-8", "replace")
@@ -402,7 +402,7 @@ class HoleCursor:
                 self.on_piece(shown)
         self.outcome.text = self.text.decode("utf-8", errors="replace")
         if self._healed:
-            self.outcome.healed_tokens = _leading_within(self.outcome.tokens, self.seq.model.token_bytes, self._healed)
+            self.outcome.healed_tokens = leading_within(self.outcome.tokens, self.seq.model.token_bytes, self._healed)
         self.done = True
 
 
@@ -482,7 +482,7 @@ def _end_where_leaving(raw: np.ndarray, ids: np.ndarray | None, logits: np.ndarr
     return ids, logits
 
 
-def _leading_within(tokens: list[int], pieces: list[bytes], size: int) -> int:
+def leading_within(tokens: list[int], pieces: list[bytes], size: int) -> int:
     """How many of the first ``tokens`` lie wholly in the first ``size`` bytes they spell."""
     count, used = 0, 0
     for token in tokens:

@@ -114,6 +114,15 @@ def test_sample_and_beam_heal_too(fake) -> None:
     assert [r.variables["X"] for r in results] == ["yes", "yes", "yes"]
 
 
+def test_a_distribution_scores_each_candidate_as_spelt_after_the_colon(fake) -> None:
+    result = run(fake, '"Q? A: [X]" distribution X in ["yes", "no"]')
+    assert result.variables["X"] == "yes" and result.prompt == "Q? A: yes"
+    probabilities = dict(result.distributions["X"])
+    assert probabilities["yes"] == pytest.approx(math.exp(3.0) / (math.exp(3.0) + math.exp(1.0)), abs=1e-6)
+    plain = run(fake, '"Q? A: [X]" distribution X in ["yes", "no"]', decoder_args={"token_healing": False})
+    assert plain.variables["X"] == "no"
+
+
 def test_a_bad_token_healing_argument_is_a_usage_error(fake) -> None:
     with pytest.raises(lmlang.UsageError, match="token_healing must be True, False or"):
         run(fake, '"Q? A: [X]"', decoder_args={"token_healing": "yes"})
