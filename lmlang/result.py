@@ -39,8 +39,9 @@ class HoleScore:
     logprob: float  # sum of the log-probabilities of the tokens chosen for the value (for a distribution: the
     # chosen candidate's log-probability)
     mean_logprob: float | None  # the same per token
-    margin: float | None  # probability of the best first token minus that of the second, among the tokens the
-    # constraints allow (1.0 when they left no choice; for a distribution: between the two likeliest candidates)
+    margin: float | None  # at the first step where the constraints allow more than one token, the probability of
+    # the best minus that of the second among them (1.0 when no step had a choice; for a distribution: between
+    # the two likeliest candidates)
     tokens: int
     pieces: tuple[TokenPiece, ...] = ()  # each step of the generation, in order (none for a distribution)
 

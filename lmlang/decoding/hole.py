@@ -43,7 +43,9 @@ class HoleOutcome:
     tokens: list[int]
     token_logprobs: list[float] = field(default_factory=list)  # of each token the decoder chose, in order
     margin: float | None = None
-    sampled: int = 0  # tokens chosen by the decoder (a forced or re-tokenized tail is not chosen)
+    # Tokens chosen by the decoder: the model's steps. Forced text and the tokens the constraint alone decides
+    # (which ride in the step before them) are not chosen.
+    sampled: int = 0
     # For the views (lmlang.result.token_pieces): each step's bytes (None: the end of text), log-probability,
     # whether it was forced, and the model's likeliest token when the constraints forbade it.
     steps: list[tuple[bytes | None, float, bool, bytes | None]] = field(default_factory=list)
@@ -113,7 +115,8 @@ class HoleCursor:
         self.state = self.matcher.start() if self.matcher is not None else 0
         self.value = bytearray()  # the bytes written, the healed ones first: the value is what follows them
         self._healed = len(request.heal)
-        self._rewriting = 0  # chosen tokens that wrote healed bytes only: not the value's, so not counted
+        self._written = 0  # tokens taken, chosen or decided by the constraint: what token bounds count
+        self._rewriting = 0  # tokens that wrote healed bytes only: not the value's, so not counted
         self.outcome = HoleOutcome("", [])
         self.done = False
         self._buffer: np.ndarray | None = None  # scratch row of the normalizer, then the masked logits
@@ -152,7 +155,7 @@ class HoleCursor:
     def counted(self) -> int:
         """The value's tokens chosen so far, as its token bounds count them (a token that only re-wrote healed
         bytes is not one of them)."""
-        return self.outcome.sampled - self._rewriting
+        return self._written - self._rewriting
 
     @property
     def _too_short(self) -> bool:
@@ -238,9 +241,7 @@ class HoleCursor:
         _, log_total = log_normalizer(logits, self._buffer)
         top = int(logits.argmax())
         self._wanted = top if top != token else None
-        if self.outcome.margin is None:  # one allowed token: no choice
-            self.outcome.margin = 1.0
-        self.take(token, float(logits[token]) - log_total)
+        self.take(token, float(logits[token]) - log_total, chosen=False)
 
     def scores(self) -> Candidates:
         """The choices for the next token: only the allowed ones when a constraint leaves few, else the whole
@@ -293,8 +294,10 @@ class HoleCursor:
             top = int(raw.argmax())
             at = top if ids is None else next(iter(np.flatnonzero(ids == top)), None)
             self._wanted = top if at is None or not np.isfinite(logits[at]) else None
-        if self.outcome.margin is None and not (self._healing and np.count_nonzero(np.isfinite(logits)) < 2):
-            self.outcome.margin = top_two_margin(logits)  # re-writing the healed bytes one way is no choice
+        if self.outcome.margin is None and np.count_nonzero(np.isfinite(logits)) >= 2:
+            # The margin is the first choice's: a step with one token allowed (a lone space before digits that
+            # differ, the start two listed values share) is no choice.
+            self.outcome.margin = top_two_margin(logits)
         return Candidates(logits, ids, log_total)
 
     def _top_if_allowed(self, raw: np.ndarray, peak: float,
@@ -319,15 +322,16 @@ class HoleCursor:
             return None, leaving
         return (top, logprob), leaving
 
-    def take(self, token: int, logprob: float) -> int | None:
-        """Add the chosen ``token``; the token to append to the sequence now, or None when nothing is to be
-        appended (the hole ended and its value is already in the cache)."""
+    def take(self, token: int, logprob: float, chosen: bool = True) -> int | None:
+        """Add ``token`` (``chosen`` by the decoder, else decided by the constraint); the token to append to the
+        sequence now, or None when nothing is to be appended (the hole ended and its value is in the cache)."""
         request, outcome, value = self.request, self.outcome, self.value
         if not np.isfinite(logprob):
             raise ConstraintError(request.span, f"no token can continue the value of {request.var} after "
                                                 f"{self.text.decode('utf-8', 'replace')!r}: its constraints "
                                                 "cannot be met from here")
-        outcome.sampled += 1
+        outcome.sampled += chosen
+        self._written += 1
         seq = self.seq
         wanted = None if self._wanted is None else seq.model.token_bytes[self._wanted]
         self._wanted = None
@@ -401,6 +405,8 @@ class HoleCursor:
             if shown:
                 self.on_piece(shown)
         self.outcome.text = self.text.decode("utf-8", errors="replace")
+        if self.outcome.margin is None:  # no step had more than one token to choose from
+            self.outcome.margin = 1.0
         if self._healed:
             self.outcome.healed_tokens = leading_within(self.outcome.tokens, self.seq.model.token_bytes, self._healed)
         self.done = True
