@@ -23,7 +23,7 @@ DEFAULT_CACHE = Path.home() / ".cache" / "lmlang" / "calibrate"
 
 # Bumped when a run of the same query can give another answer than before (every run starts from an empty KV
 # cache), so that cached observations of older runs are not mixed with new ones.
-_RUNS = 3
+_RUNS = 4
 _SAVE_EVERY = 20
 
 
