@@ -3,7 +3,7 @@
     python benchmarks/json_schema.py [--model smollm2] [--limit N] [--max-tokens 256] [--cpu-budget 300]
                                      [--peers PATH/TO/peers/bin/python] [--strict-false | --compile-only]
                                      [--records FILE [--resume | --report]] [--only SUBSET/FILE,...]
-                                     [--llguidance-options JSON]
+                                     [--whitespace flexible] [--llguidance-options JSON]
 
 For each schema: compile ``JSON(V, schema)`` (``plan_hole``); on success, generate one value greedily from a short
 prompt and validate what comes back with jsonschema, apart from lmlang's own check. Per subset it prints:
@@ -13,7 +13,8 @@ still incomplete at ``--max-tokens``), *refused* (lmlang's final check rejected 
 is not returned), *failed* (anything else: an unexpected error, a crash, or more than ``--cpu-budget`` CPU seconds
 on one schema), and *invalid outputs*: values returned that the validator rejects, which must be 0.
 ``--strict-false`` compiles with ``strict=False`` (unenforceable keywords checked on the value only);
-``--compile-only`` generates nothing (the *compiled* column is then lmlang's compile coverage, as the peers').
+``--whitespace`` sets ``JSON(V, S, whitespace=...)``; ``--compile-only`` generates nothing (the *compiled* column
+is then lmlang's compile coverage, as the peers').
 
 Each schema runs in a worker process, so one schema that crashes or hangs is counted (*failed*) and the run goes
 on with a new worker. ``--records FILE`` appends one JSON line per schema as it finishes; ``--resume`` skips the
@@ -78,7 +79,14 @@ def load_sample(limit: int | None) -> list[dict]:
 # ------------------------------------------------------------------------------------------ workers
 
 
-def lmlang_worker(model: str, max_tokens: int, strict_false: bool, compile_only: bool):  # -> a function of a row
+def json_where(strict_false: bool, whitespace: str | None) -> str:
+    """The where clause each schema runs under."""
+    return "JSON(V, S" + (", strict=False" if strict_false else "") + (
+        f', whitespace="{whitespace}"' if whitespace else "") + ")"
+
+
+def lmlang_worker(model: str, max_tokens: int, strict_false: bool, compile_only: bool,
+                  whitespace: str | None = None):  # -> a function of a row
     import warnings
 
     import lmlang
@@ -87,7 +95,7 @@ def lmlang_worker(model: str, max_tokens: int, strict_false: bool, compile_only:
     from lmlang.source import Source
     from lmlang.syntax.ast import Expr
 
-    where = "JSON(V, S, strict=False)" if strict_false else "JSON(V, S)"
+    where = json_where(strict_false, whitespace)
     query = lmlang.compile(f'"{{PROMPT}}[V]" where {where}', "<json_schema benchmark>")
 
     def one(row: dict) -> dict:
@@ -248,8 +256,12 @@ def llguidance_worker(model_path: str, max_tokens: int, extra_buffer_types: bool
     words = (n_vocab + 31) // 32
     mask = np.zeros(words, dtype=np.int32)
 
+    from importlib.metadata import version
+
+    release = version("llguidance")
+
     def one(row: dict) -> dict:
-        found = outcome(row)
+        found = {**outcome(row), "version": release}
         return {**found, "options": options} if options else found
 
     def outcome(row: dict) -> dict:
@@ -430,7 +442,8 @@ def side_by_side(rows: list[dict], records: dict[tuple[str, str, str], dict], su
         theirs = records.get(("llguidance", row["subset"], row["file"]))
         if mine is None or theirs is None or mine["outcome"] == "compiled":
             continue
-        options.add(json.dumps(theirs["options"]) if theirs.get("options") else "its default JSON options")
+        options.add(" ".join(filter(None, ("llguidance", theirs.get("version")))) + " with "
+                    + (json.dumps(theirs["options"]) if theirs.get("options") else "its default JSON options"))
         for key in (row["subset"], "all"):
             c = both[key]
             c["schemas"] += 1
@@ -438,11 +451,11 @@ def side_by_side(rows: list[dict], records: dict[tuple[str, str, str], dict], su
             c["llguidance " + theirs["outcome"]] += 1
             c["only lmlang"] += mine["outcome"] == "valid" and theirs["outcome"] != "valid"
             c["only llguidance"] += mine["outcome"] != "valid" and theirs["outcome"] == "valid"
-        if theirs["outcome"] == "unsupported":
-            keywords[theirs.get("keyword", "?")] += 1
+        if theirs["outcome"] == "unsupported":  # llguidance names keys as a JSON list: ["uniqueItems"]
+            keywords[theirs.get("keyword", "?").strip("[]").replace('"', "'")] += 1
     if not both:
         return
-    print("\nEnd to end, the same schemas, prompt, model, greedy decoding and token budget; llguidance with "
+    print("\nEnd to end, the same schemas, prompt, model, greedy decoding and token budget; "
           + " and ".join(sorted(options)))
     print("| subset | schemas | lmlang coverage | llguidance coverage | valid only with lmlang | valid only with "
           "llguidance | llguidance unsupported | llguidance compile errors | llguidance out of tokens | "
@@ -487,7 +500,7 @@ def judged(schema: Any, result: dict) -> dict:
         return {**result, "outcome": "invalid outputs", "detail": f"not JSON: {err}"[:300], "value": text[:2000]}
     problem = validation_problem(schema, value)
     if problem is None:
-        return {**result, "outcome": "valid"}
+        return {**result, "outcome": "valid", "value": text[:300]}
     return {**result, "outcome": "invalid outputs", "detail": problem[:300], "value": text[:2000]}
 
 
@@ -508,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="schemas per subset, the first in the sample (default: all 100)")
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--strict-false", action="store_true")
+    parser.add_argument("--whitespace", choices=("compact", "none", "flexible"),
+                        help="lmlang's JSON(V, S, whitespace=...) (default: lmlang's default, compact)")
     parser.add_argument("--compile-only", action="store_true", help="compile each schema, generate nothing")
     parser.add_argument("--peers", help="python of a venv with llguidance and XGrammar")
     parser.add_argument("--llguidance-options", help="JSON of llguidance's JsonCompileOptions for its end-to-end "
@@ -527,13 +542,14 @@ def main(argv: list[str] | None = None) -> int:
         return serve(llguidance_worker(args.model_path, args.max_tokens, bool(args.extra_buffer_types),
                                        json.loads(args.llguidance_options) if args.llguidance_options else None))
     if args.worker == "lmlang":
-        return serve(lmlang_worker(args.model, args.max_tokens, args.strict_false, args.compile_only))
+        return serve(lmlang_worker(args.model, args.max_tokens, args.strict_false, args.compile_only,
+                                   args.whitespace))
 
     rows = load_sample(args.limit)
     if args.only:
         wanted = set(args.only.split(","))
         rows = [r for r in rows if f"{r['subset']}/{r['file']}" in wanted]
-    where = "JSON(V, S, strict=False)" if args.strict_false else "JSON(V, S)"
+    where = json_where(args.strict_false, args.whitespace)
     records = read_records(args.records) if (args.resume or args.report) else {}
     if args.report:
         return report(rows, records, args.model, where, args.max_tokens)
@@ -568,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
         run({"peers": Worker([args.peers, __file__, "--worker", "peers"], args.cpu_budget)})
     workers = {"lmlang": Worker([*me, "--worker", "lmlang", "--model", args.model, "--max-tokens",
                                  str(args.max_tokens)] + (["--strict-false"] if args.strict_false else [])
+                                + (["--whitespace", args.whitespace] if args.whitespace else [])
                                 + (["--compile-only"] if args.compile_only else []), args.cpu_budget)}
     if args.peers and not args.compile_only:
         workers["llguidance"] = Worker([args.peers, __file__, "--worker", "llguidance", "--max-tokens",
