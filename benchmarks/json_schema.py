@@ -3,6 +3,7 @@
     python benchmarks/json_schema.py [--model smollm2] [--limit N] [--max-tokens 256] [--cpu-budget 300]
                                      [--peers PATH/TO/peers/bin/python] [--strict-false | --compile-only]
                                      [--records FILE [--resume | --report]] [--only SUBSET/FILE,...]
+                                     [--whitespace flexible] [--llguidance-options JSON]
 
 For each schema: compile ``JSON(V, schema)`` (``plan_hole``); on success, generate one value greedily from a short
 prompt and validate what comes back with jsonschema, apart from lmlang's own check. Per subset it prints:
@@ -12,16 +13,34 @@ still incomplete at ``--max-tokens``), *refused* (lmlang's final check rejected 
 is not returned), *failed* (anything else: an unexpected error, a crash, or more than ``--cpu-budget`` CPU seconds
 on one schema), and *invalid outputs*: values returned that the validator rejects, which must be 0.
 ``--strict-false`` compiles with ``strict=False`` (unenforceable keywords checked on the value only);
-``--compile-only`` generates nothing (the *compiled* column is then lmlang's compile coverage, as the peers').
+``--whitespace`` sets ``JSON(V, S, whitespace=...)``; ``--compile-only`` generates nothing (the *compiled* column
+is then lmlang's compile coverage, as the peers').
 
 Each schema runs in a worker process, so one schema that crashes or hangs is counted (*failed*) and the run goes
 on with a new worker. ``--records FILE`` appends one JSON line per schema as it finishes; ``--resume`` skips the
 schemas already there, ``--report`` prints the tables from the file alone, ``--only`` runs the named schemas.
 
-``--peers``: the python of a separate venv with llguidance and XGrammar (peers are never lmlang dependencies:
-``python -m venv peers && peers/bin/pip install llguidance xgrammar``); the share of the same schemas llguidance
-(its default options) and XGrammar compile. They are not run on a model here, so that column is compile coverage,
-an upper bound of theirs.
+``--peers``: the python of a separate venv with llguidance, XGrammar and llama-cpp-python (peers are never lmlang
+dependencies: ``python -m venv peers && peers/bin/pip install llguidance xgrammar llama-cpp-python jsonschema``).
+First, the share of the schemas llguidance (its default options) and XGrammar compile: compile coverage, an upper
+bound of theirs. Then, unless ``--compile-only``, llguidance runs end to end beside lmlang, schema by schema (each
+schema through lmlang, then through llguidance, so a run cut short has compared the same schemas): in the peers'
+venv, never importing lmlang, on the GGUF file lmlang resolves ``--model`` to (llama-cpp-python, one thread, no
+flash attention, lmlang's extra-buffer choice), with llguidance's tokenizer for llama.cpp's vocabulary and its JSON
+Schema compiler with its default options (any white space between tokens, ``oneOf`` refused where it cannot show the
+branches disjoint). The prompt is the same token for token: ``PROMPT`` as plain text, no chat template, BOS only
+where the model adds one (SmolLM2 adds none), no token healing (lmlang heals only a last token ending in a space or
+tab). Each step takes the likeliest token llguidance's mask allows; where the mask allows llguidance's end token,
+every end-of-generation token of the model is allowed (lmlang's set), and taking one ends the value, as does a state
+nothing may extend. At most ``--max-tokens`` tokens of the value; one still incomplete then is *out of tokens*. What
+llguidance wrote is parsed and validated in this process with lmlang's jsonschema check, as lmlang's values are.
+Plain masking is llguidance's own use (as in llama.cpp's llguidance sampler); lmlang's decoder also gives the mass
+of forbidden tokens to ending a complete value, which is part of what lmlang is measured on. A second table puts the
+two coverages side by side per subset (records of engine ``llguidance``) and names the subsets where lmlang is
+below.
+``--llguidance-options JSON`` gives llguidance's end-to-end run other JsonCompileOptions (e.g. lmlang's spacing,
+``{"item_separator": ", ", "key_separator": ": ", "whitespace_flexible": false}``); its records then go in a
+``--records`` file of their own.
 """
 
 from __future__ import annotations
@@ -60,7 +79,14 @@ def load_sample(limit: int | None) -> list[dict]:
 # ------------------------------------------------------------------------------------------ workers
 
 
-def lmlang_worker(model: str, max_tokens: int, strict_false: bool, compile_only: bool):  # -> a function of a row
+def json_where(strict_false: bool, whitespace: str | None) -> str:
+    """The where clause each schema runs under."""
+    return "JSON(V, S" + (", strict=False" if strict_false else "") + (
+        f', whitespace="{whitespace}"' if whitespace else "") + ")"
+
+
+def lmlang_worker(model: str, max_tokens: int, strict_false: bool, compile_only: bool,
+                  whitespace: str | None = None):  # -> a function of a row
     import warnings
 
     import lmlang
@@ -69,7 +95,7 @@ def lmlang_worker(model: str, max_tokens: int, strict_false: bool, compile_only:
     from lmlang.source import Source
     from lmlang.syntax.ast import Expr
 
-    where = "JSON(V, S, strict=False)" if strict_false else "JSON(V, S)"
+    where = json_where(strict_false, whitespace)
     query = lmlang.compile(f'"{{PROMPT}}[V]" where {where}', "<json_schema benchmark>")
 
     def one(row: dict) -> dict:
@@ -165,6 +191,118 @@ def peer_worker():  # -> a function of a row; runs in the peers' venv
             except Exception as err:  # noqa: BLE001
                 out["XGrammar"], out["XGrammar error"] = False, f"{type(err).__name__}: {err}"[:200]
         return out
+
+    return one
+
+
+def _plain_llama(path: str, extra_buffer_types: bool) -> Any:
+    """llama-cpp-python's Llama on one thread, with lmlang's choices that change logits or crash: no flash
+    attention (lmlang turns it off: it drifts from plain llama.cpp) and lmlang's extra-buffer choice (llama.cpp's
+    default crashes on AMX CPUs)."""
+    import llama_cpp
+    import llama_cpp.llama_cpp as capi
+
+    defaults = capi.llama_model_default_params
+
+    def params() -> Any:
+        chosen = defaults()
+        chosen.use_extra_bufts = extra_buffer_types
+        return chosen
+
+    capi.llama_model_default_params = params
+    try:
+        return llama_cpp.Llama(model_path=path, n_ctx=4096, n_threads=1, n_threads_batch=1, logits_all=False,
+                               verbose=False, flash_attn=False)
+    finally:
+        capi.llama_model_default_params = defaults
+
+
+def _llguidance_refusal(message: str) -> dict:
+    """llguidance's compile error as an outcome: *unsupported* where it names what it does not implement."""
+    for lead in ("Unimplemented keys: ", "Unknown format: "):
+        if lead in message:
+            keyword = message.split(lead, 1)[1].split("\n", 1)[0].strip()
+            keyword = keyword if lead.startswith("Unimpl") else f"the format {keyword!r}"
+            return {"outcome": "unsupported", "keyword": keyword, "detail": message[:300]}
+    if "oneOf constraints are not supported" in message:
+        return {"outcome": "unsupported", "keyword": "'oneOf'", "detail": message[:300]}
+    return {"outcome": "compile errors", "detail": message[:300]}
+
+
+def llguidance_worker(model_path: str, max_tokens: int, extra_buffer_types: bool,
+                      options: dict | None = None):  # -> a function of a row
+    """llguidance end to end, in the peers' venv: its JSON Schema compiler with its default options, its token
+    mask on each step of greedy decoding with llama-cpp-python, from the prompt lmlang's worker evaluates.
+
+    The prompt's tokens are lmlang's: BOS where the model adds one, then ``PROMPT`` tokenized as plain text (no
+    chat template; lmlang's token healing takes back only a last token ending in a space or tab, which this
+    prompt's is not). A step takes the likeliest token the mask allows; the model's end-of-generation tokens
+    (all of them, as lmlang's) are allowed where llguidance allows its end token, and taking one ends the value,
+    as does a state llguidance says nothing may extend. The token budget is ``max_tokens`` tokens of the value;
+    a value still incomplete then is *out of tokens*. What was written goes back to the main process, which
+    validates it with the same jsonschema check as lmlang's values."""
+    import llama_cpp
+    import llguidance
+    import llguidance.llamacpp
+    import numpy as np
+
+    llm = _plain_llama(model_path, extra_buffer_types)
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    n_vocab = llm.n_vocab()
+    tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(vocab)
+    eos = llama_cpp.llama_vocab_eos(vocab)
+    eog = np.array([t for t in range(n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, t)], dtype=np.intp)
+    prompt = llm.tokenize(PROMPT.encode("utf-8"), add_bos=True, special=False)
+    words = (n_vocab + 31) // 32
+    mask = np.zeros(words, dtype=np.int32)
+
+    from importlib.metadata import version
+
+    release = version("llguidance")
+
+    def one(row: dict) -> dict:
+        found = {**outcome(row), "version": release}
+        return {**found, "options": options} if options else found
+
+    def outcome(row: dict) -> dict:
+        try:
+            grammar = llguidance.LLMatcher.grammar_from_json_schema(row["schema"], overrides=options)
+        except ValueError as err:
+            return {"outcome": "compile errors", "detail": str(err)[:300]}
+        matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
+        if matcher.is_error():
+            return _llguidance_refusal(matcher.get_error())
+        llm.reset()
+        llm.eval(prompt)
+        tokens: list[int] = []
+        ended = False
+        while len(tokens) < max_tokens:
+            if matcher.is_stopped():  # nothing may extend the value: it ends without asking the model
+                ended = True
+                break
+            matcher.unsafe_compute_mask_ptr(mask.ctypes.data, mask.nbytes)
+            if matcher.is_error():
+                return {"outcome": "failed", "detail": matcher.get_error()[:300]}
+            allowed = np.unpackbits(mask.view(np.uint8), bitorder="little")[:n_vocab].astype(bool)
+            if allowed[eos]:
+                allowed[eog] = True
+            if llm.n_tokens < len(prompt) + len(tokens):
+                llm.eval(tokens[-1:])
+            raw = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(n_vocab,))
+            logits = np.where(allowed, raw, -np.inf)
+            token = int(np.argmax(logits))
+            if not np.isfinite(logits[token]):
+                return {"outcome": "failed", "detail": "the mask allows no token"}
+            if token in eog:
+                ended = True
+                break
+            if not matcher.consume_token(token):
+                return {"outcome": "failed", "detail": f"llguidance refused its own token: {matcher.get_error()}"[:300]}
+            tokens.append(token)
+        text = tokenizer.decode_bytes(tokens).decode("utf-8", "replace")
+        if not ended and not matcher.is_accepting():
+            return {"outcome": "out of tokens", "tokens": len(tokens), "detail": text[-300:]}
+        return {"outcome": "generated", "tokens": len(tokens), "text": text}
 
     return one
 
@@ -290,7 +428,80 @@ def report(rows: list[dict], records: dict[tuple[str, str, str], dict], model: s
         print(f"FAILED {subset}/{file}: {problem}")
     for subset, file, problem in invalid:
         print(f"INVALID {subset}/{file}: {problem}")
+    side_by_side(rows, records, subsets)
     return 1 if invalid else 0
+
+
+def side_by_side(rows: list[dict], records: dict[tuple[str, str, str], dict], subsets: list[str]) -> None:
+    """End-to-end coverage of lmlang and llguidance on the schemas both ran, with llguidance's outcomes."""
+    both: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    keywords: collections.Counter = collections.Counter()
+    options: set[str] = set()
+    for row in rows:
+        mine = records.get(("lmlang", row["subset"], row["file"]))
+        theirs = records.get(("llguidance", row["subset"], row["file"]))
+        if mine is None or theirs is None or mine["outcome"] == "compiled":
+            continue
+        options.add(" ".join(filter(None, ("llguidance", theirs.get("version")))) + " with "
+                    + (json.dumps(theirs["options"]) if theirs.get("options") else "its default JSON options"))
+        for key in (row["subset"], "all"):
+            c = both[key]
+            c["schemas"] += 1
+            c["lmlang"] += mine["outcome"] == "valid"
+            c["llguidance " + theirs["outcome"]] += 1
+            c["only lmlang"] += mine["outcome"] == "valid" and theirs["outcome"] != "valid"
+            c["only llguidance"] += mine["outcome"] != "valid" and theirs["outcome"] == "valid"
+        if theirs["outcome"] == "unsupported":  # llguidance names keys as a JSON list: ["uniqueItems"]
+            keywords[theirs.get("keyword", "?").strip("[]").replace('"', "'")] += 1
+    if not both:
+        return
+    print("\nEnd to end, the same schemas, prompt, model, greedy decoding and token budget; "
+          + " and ".join(sorted(options)))
+    print("| subset | schemas | lmlang coverage | llguidance coverage | valid only with lmlang | valid only with "
+          "llguidance | llguidance unsupported | llguidance compile errors | llguidance out of tokens | "
+          "llguidance failed | llguidance invalid outputs |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    below = []
+    for subset in [s for s in subsets if s in both] + ["all"]:
+        c = both[subset]
+        n = c["schemas"]
+        print(f"| {subset} | {n} | {100 * c['lmlang'] / n:.0f}% | {100 * c['llguidance valid'] / n:.0f}% | "
+              f"{c['only lmlang']} | {c['only llguidance']} | {c['llguidance unsupported']} | "
+              f"{c['llguidance compile errors']} | {c['llguidance out of tokens']} | {c['llguidance failed']} | "
+              f"{c['llguidance invalid outputs']} |")
+        if subset != "all" and c["lmlang"] < c["llguidance valid"]:
+            below.append(f"{subset} ({c['lmlang']} against {c['llguidance valid']} of {n})")
+    if keywords:
+        print("llguidance unsupported: " + ", ".join(f"{k} ({v})" for k, v in keywords.most_common(6)))
+    print("lmlang below llguidance on: " + ", ".join(below) if below else
+          "lmlang at or above llguidance on every subset")
+
+
+def peer_model(model: str) -> list[str]:
+    """The peers' worker's arguments for the GGUF file lmlang runs as ``model``, with lmlang's extra-buffer
+    choice (its AMX rule, or LMLANG_EXTRA_BUFFER_TYPES)."""
+    from lmlang.models import hardware
+    from lmlang.models.llama import system_info
+    from lmlang.models.registry import resolve
+
+    extra = hardware.choose(system_info()).enabled
+    return ["--model-path", str(resolve(model)[1]), "--extra-buffer-types", str(int(extra))]
+
+
+def judged(schema: Any, result: dict) -> dict:
+    """A peer's finished text, validated as lmlang's values are: parsed, then checked with lmlang's jsonschema
+    check (its validator class, format checker, and no reference fetched)."""
+    from lmlang.constraints.structured import validation_problem
+
+    text = result.pop("text")
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        return {**result, "outcome": "invalid outputs", "detail": f"not JSON: {err}"[:300], "value": text[:2000]}
+    problem = validation_problem(schema, value)
+    if problem is None:
+        return {**result, "outcome": "valid", "value": text[:300]}
+    return {**result, "outcome": "invalid outputs", "detail": problem[:300], "value": text[:2000]}
 
 
 def read_records(path: str | None) -> dict[tuple[str, str, str], dict]:
@@ -310,52 +521,77 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="schemas per subset, the first in the sample (default: all 100)")
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--strict-false", action="store_true")
+    parser.add_argument("--whitespace", choices=("compact", "none", "flexible"),
+                        help="lmlang's JSON(V, S, whitespace=...) (default: lmlang's default, compact)")
     parser.add_argument("--compile-only", action="store_true", help="compile each schema, generate nothing")
     parser.add_argument("--peers", help="python of a venv with llguidance and XGrammar")
+    parser.add_argument("--llguidance-options", help="JSON of llguidance's JsonCompileOptions for its end-to-end "
+                        "run (default: its defaults); record it in a --records file of its own")
     parser.add_argument("--cpu-budget", type=float, default=300.0, help="CPU seconds one schema may take")
     parser.add_argument("--records", help="append one JSON line per schema to this file")
     parser.add_argument("--resume", action="store_true", help="skip the schemas already in --records")
     parser.add_argument("--report", action="store_true", help="print the tables from --records, run nothing")
     parser.add_argument("--only", help="comma-separated SUBSET/FILE names to run")
-    parser.add_argument("--worker", choices=("lmlang", "peers"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("lmlang", "peers", "llguidance"), help=argparse.SUPPRESS)
+    parser.add_argument("--model-path", help=argparse.SUPPRESS)
+    parser.add_argument("--extra-buffer-types", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker == "peers":
         return serve(peer_worker())
+    if args.worker == "llguidance":
+        return serve(llguidance_worker(args.model_path, args.max_tokens, bool(args.extra_buffer_types),
+                                       json.loads(args.llguidance_options) if args.llguidance_options else None))
     if args.worker == "lmlang":
-        return serve(lmlang_worker(args.model, args.max_tokens, args.strict_false, args.compile_only))
+        return serve(lmlang_worker(args.model, args.max_tokens, args.strict_false, args.compile_only,
+                                   args.whitespace))
 
     rows = load_sample(args.limit)
     if args.only:
         wanted = set(args.only.split(","))
         rows = [r for r in rows if f"{r['subset']}/{r['file']}" in wanted]
-    where = "JSON(V, S, strict=False)" if args.strict_false else "JSON(V, S)"
+    where = json_where(args.strict_false, args.whitespace)
     records = read_records(args.records) if (args.resume or args.report) else {}
     if args.report:
         return report(rows, records, args.model, where, args.max_tokens)
     out = open(args.records, "a", encoding="utf-8") if args.records else None  # noqa: SIM115
 
-    def run(engine: str, worker: Worker) -> None:
-        todo = [r for r in rows if (engine, r["subset"], r["file"]) not in records]
+    def run(workers: dict[str, Worker]) -> None:
+        """Each row through each engine in turn (so a run cut short has compared the same schemas)."""
+        todo = [r for r in rows if any((e, r["subset"], r["file"]) not in records for e in workers)]
         try:
             for i, row in enumerate(todo):
-                result = worker.run({"subset": row["subset"], "file": row["file"], "schema": row["schema"]})
-                record = {"engine": engine, "subset": row["subset"], "file": row["file"], **result}
-                records[(engine, row["subset"], row["file"])] = record
-                if out is not None:
-                    out.write(json.dumps(record) + "\n")
-                    out.flush()
-                shown = result.get("outcome") or " ".join(f"{p}={result.get(p)}" for p in ("llguidance", "XGrammar"))
-                print(f"{engine} {i + 1}/{len(todo)} {row['subset']}/{row['file']}: {shown}", file=sys.stderr,
-                      flush=True)
+                for engine, worker in workers.items():
+                    if (engine, row["subset"], row["file"]) in records:
+                        continue
+                    result = worker.run({"subset": row["subset"], "file": row["file"], "schema": row["schema"]})
+                    if result.get("outcome") == "generated":
+                        result = judged(row["schema"], result)
+                    record = {"engine": engine, "subset": row["subset"], "file": row["file"], **result}
+                    records[(engine, row["subset"], row["file"])] = record
+                    if out is not None:
+                        out.write(json.dumps(record) + "\n")
+                        out.flush()
+                    shown = result.get("outcome") or " ".join(f"{p}={result.get(p)}"
+                                                              for p in ("llguidance", "XGrammar"))
+                    print(f"{engine} {i + 1}/{len(todo)} {row['subset']}/{row['file']}: {shown}", file=sys.stderr,
+                          flush=True)
         finally:
-            worker.stop()
+            for worker in workers.values():
+                worker.stop()
 
     me = [sys.executable, __file__]
     if args.peers:  # first: seconds, and the comparison is there even if the model run is cut short
-        run("peers", Worker([args.peers, __file__, "--worker", "peers"], args.cpu_budget))
-    run("lmlang", Worker([*me, "--worker", "lmlang", "--model", args.model, "--max-tokens", str(args.max_tokens)]
-                         + (["--strict-false"] if args.strict_false else [])
-                         + (["--compile-only"] if args.compile_only else []), args.cpu_budget))
+        run({"peers": Worker([args.peers, __file__, "--worker", "peers"], args.cpu_budget)})
+    workers = {"lmlang": Worker([*me, "--worker", "lmlang", "--model", args.model, "--max-tokens",
+                                 str(args.max_tokens)] + (["--strict-false"] if args.strict_false else [])
+                                + (["--whitespace", args.whitespace] if args.whitespace else [])
+                                + (["--compile-only"] if args.compile_only else []), args.cpu_budget)}
+    if args.peers and not args.compile_only:
+        workers["llguidance"] = Worker([args.peers, __file__, "--worker", "llguidance", "--max-tokens",
+                                        str(args.max_tokens), *peer_model(args.model)]
+                                       + (["--llguidance-options", args.llguidance_options]
+                                          if args.llguidance_options else []), args.cpu_budget)
+    run(workers)
     if out is not None:
         out.close()
     return report(rows, records, args.model, where, args.max_tokens)
