@@ -191,7 +191,7 @@ class Translator:
             return None
         assert isinstance(node, pyast.Call)
         span = self.expr.span_of(node)
-        options: dict[str, Any] = {"strict": True, "whitespace": "compact"}
+        options: dict[str, Any] = {"strict": True, "whitespace": "flexible"}
         for keyword in node.keywords:
             value = self._value(keyword.value)
             if name != "JSON" or keyword.arg not in options or not isinstance(value, type(options[keyword.arg])):

@@ -43,9 +43,10 @@ from lmlang.source import Span
 # of up to 40 (pretty-printed JSON nested a few levels deep). Never more: a model that wants more has to go on with
 # the value.
 JSON_WHITESPACE = r"[ \t]{0,2}|\r?\n[ \t]{0,40}"
-# How JSON(V, whitespace=...) spaces a value's tokens (llguidance's JsonCompileOptions). The default, as guidance's:
-# one line, a space after each comma and colon, none elsewhere -- {"a": 1, "b": [1, 2]}, Python's json.dumps. A
-# small model given room to pretty-print spends its token budget on line breaks and indents.
+# How JSON(V, whitespace=...) spaces a value's tokens (llguidance's JsonCompileOptions). The default is flexible, as
+# llguidance's: a small model held to one line loops inside what a schema leaves open far more often than one let
+# to pretty-print as it learned to (benchmarks/README.md, JSON Schema). "compact" is guidance's default and
+# Python's json.dumps: one line, a space after each comma and colon -- {"a": 1, "b": [1, 2]}.
 JSON_SPACINGS: dict[str, dict[str, Any]] = {
     "compact": {"item_separator": ", ", "key_separator": ": ", "whitespace_flexible": False},
     "none": {"item_separator": ",", "key_separator": ":", "whitespace_flexible": False},
@@ -124,7 +125,7 @@ def validation_problem(schema: Any, value: Any) -> str | None:
 
 
 def json_structure(schema: Any, source: str, span: Span | None, strict: bool = True,
-                   whitespace: str = "compact") -> Structure:
+                   whitespace: str = "flexible") -> Structure:
     """``JSON(V)`` (``schema`` None) or ``JSON(V, schema)``: the schema a dict, a bool, or its JSON text;
     ``whitespace`` one of :data:`JSON_SPACINGS`."""
     if whitespace not in JSON_SPACINGS:
@@ -150,7 +151,7 @@ def json_structure(schema: Any, source: str, span: Span | None, strict: bool = T
 
 
 def _json_grammar(schema: Any, source: str, span: Span | None, strict: bool,
-                  whitespace: str = "compact") -> engine.Grammar:
+                  whitespace: str = "flexible") -> engine.Grammar:
     options = {**_JSON_OPTIONS, **JSON_SPACINGS[whitespace]}
     # The same meaning in keywords the engine implements. Rewritten conditions put into the mask schemas the
     # engine would not otherwise compile (a `then`, a complement), where it may meet a limit of its own (a schema
