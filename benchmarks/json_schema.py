@@ -195,28 +195,6 @@ def peer_worker():  # -> a function of a row; runs in the peers' venv
     return one
 
 
-def _plain_llama(path: str, extra_buffer_types: bool) -> Any:
-    """llama-cpp-python's Llama on one thread, with lmlang's choices that change logits or crash: no flash
-    attention (lmlang turns it off: it drifts from plain llama.cpp) and lmlang's extra-buffer choice (llama.cpp's
-    default crashes on AMX CPUs)."""
-    import llama_cpp
-    import llama_cpp.llama_cpp as capi
-
-    defaults = capi.llama_model_default_params
-
-    def params() -> Any:
-        chosen = defaults()
-        chosen.use_extra_bufts = extra_buffer_types
-        return chosen
-
-    capi.llama_model_default_params = params
-    try:
-        return llama_cpp.Llama(model_path=path, n_ctx=4096, n_threads=1, n_threads_batch=1, logits_all=False,
-                               verbose=False, flash_attn=False)
-    finally:
-        capi.llama_model_default_params = defaults
-
-
 def _llguidance_refusal(message: str) -> dict:
     """llguidance's compile error as an outcome: *unsupported* where it names what it does not implement."""
     for lead in ("Unimplemented keys: ", "Unknown format: "):
@@ -246,7 +224,11 @@ def llguidance_worker(model_path: str, max_tokens: int, extra_buffer_types: bool
     import llguidance.llamacpp
     import numpy as np
 
-    llm = _plain_llama(model_path, extra_buffer_types)
+    # The end-to-end peers' loader (beside this script): one thread, no flash attention (lmlang turns it off: it
+    # drifts from plain llama.cpp), and lmlang's extra-buffer choice (llama.cpp's default crashes on AMX CPUs).
+    from end_to_end_peers import plain_llama
+
+    llm = plain_llama(model_path, 1, extra_buffer_types)
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     n_vocab = llm.n_vocab()
     tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(vocab)

@@ -16,15 +16,16 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
-_NEG_INF = np.float32(-np.inf)
+from lmlang.masks.matcher import ListingMatcher
 
 
-class ChoiceMatcher:
+class ChoiceMatcher(ListingMatcher):
     """The token sequences ``spellings`` (each value's tokens) as a trie on one vocabulary; states are ints, the
     trie's nodes (1: the root; below 1: dead). Speaks the decoder's matcher protocol."""
 
     def __init__(self, spellings: Sequence[Sequence[int]], token_bytes: list[bytes], eog: Collection[int]) -> None:
         self._pieces = token_bytes
+        self.size = len(token_bytes)
         self._eog = frozenset(eog)
         self._eog_ids = np.array(sorted(self._eog), dtype=np.intp)
         self._children: list[dict[int, int]] = [{}, {}]  # node 0: dead
@@ -99,25 +100,3 @@ class ChoiceMatcher:
 
     def only_end(self, state: int) -> bool:
         return state > 0 and self._ends[state] and not self._children[state]
-
-    def choices(self, state: int, logits: np.ndarray, out: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-        ids = self.ids(state)
-        if len(ids):
-            return ids, logits[ids]
-        return None, self.masked_copy(state, logits, out)
-
-    def masked_copy(self, state: int, logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        out = np.empty_like(logits) if out is None else out
-        ids = self.ids(state)
-        kept = logits[ids]
-        out.fill(_NEG_INF)
-        out[ids] = kept
-        return out
-
-    def allowed_mass(self, state: int, weights: np.ndarray, total: float) -> float:
-        return float(weights[self.ids(state)].sum(dtype=np.float64))
-
-    def allowed(self, state: int) -> np.ndarray:
-        row = np.zeros(len(self._pieces), dtype=bool)
-        row[self.ids(state)] = True
-        return row

@@ -25,11 +25,9 @@ import llguidance.gbnf_to_lark
 import numpy as np
 
 from lmlang.masks.automaton import any_text
-from lmlang.masks.matcher import TokenMatcher
+from lmlang.masks.matcher import ListingMatcher, TokenMatcher
 from lmlang.masks.vocabulary import Vocabulary
 
-_NEG_INF = np.float32(-np.inf)
-_FEW = 1024  # as TokenMatcher.choices: up to this many allowed tokens, the decoder gets them alone
 _PARSERS_KEPT = 256  # parsers kept per generation (the path's newest; older ones are rebuilt on demand)
 _MASKS_KEPT = 64  # allowed-id arrays kept per generation (262,144 tokens on Gemma: a few MB at most)
 
@@ -165,7 +163,7 @@ class _Node:
         self.forced: bytes | None = None  # what the grammars force from here, once asked
 
 
-class GrammarMatcher:
+class GrammarMatcher(ListingMatcher):
     """Grammars (all must hold) and a regular :class:`TokenMatcher` on one vocabulary, for one generation.
 
     Speaks the decoder's matcher protocol (``start``, ``advance``, ``accepts``, ``forced``, ``choices``,
@@ -175,6 +173,7 @@ class GrammarMatcher:
     def __init__(self, grammars: list[Grammar], vocab: Vocabulary, regular: TokenMatcher) -> None:
         self.grammars = grammars
         self.vocab = vocab
+        self.size = vocab.size
         self.regular = regular
         self._tokenizer = tokenizer(vocab)
         roots = [llguidance.LLMatcher(self._tokenizer, g.text, log_level=0) for g in grammars]
@@ -295,28 +294,3 @@ class GrammarMatcher:
         if len(self._masks) > _MASKS_KEPT:
             self._masks.popitem(last=False)
         return found
-
-    def choices(self, state: int, logits: np.ndarray, out: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-        ids = self.ids(state)
-        if 0 < len(ids) <= _FEW:
-            return ids, logits[ids]
-        kept = logits[ids]
-        out.fill(_NEG_INF)
-        out[ids] = kept
-        return None, out
-
-    def masked_copy(self, state: int, logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        out = np.empty_like(logits) if out is None else out
-        ids = self.ids(state)
-        kept = logits[ids]
-        out.fill(_NEG_INF)
-        out[ids] = kept
-        return out
-
-    def allowed_mass(self, state: int, weights: np.ndarray, total: float) -> float:
-        return float(weights[self.ids(state)].sum(dtype=np.float64))
-
-    def allowed(self, state: int) -> np.ndarray:
-        row = np.zeros(self.vocab.size, dtype=bool)
-        row[self.ids(state)] = True
-        return row

@@ -17,11 +17,11 @@ from collections.abc import Collection
 
 import numpy as np
 
-_NEG_INF = np.float32(-np.inf)
-_FEW = 1024  # as TokenMatcher.choices: up to this many allowed tokens, the decoder gets them alone
+from lmlang.masks.matcher import ListingMatcher
 
 
-class HealingMatcher:
+
+class HealingMatcher(ListingMatcher):
     """The tokens that re-write ``prefix`` and then anything, on one model's tokens; states are ints.
 
     State ``1 + k`` has written the prefix's first ``k`` bytes; :attr:`free` is past the prefix, where every token
@@ -35,6 +35,7 @@ class HealingMatcher:
         self.prefix = prefix
         self.free = 1 + len(prefix)
         self._pieces = token_bytes
+        self.size = len(token_bytes)
         self._excluded = frozenset(excluded)
         self._blob = blob  # the pieces end to end and where each ends (vocabfile.TokenTable.blob)
         self._ids: dict[int, np.ndarray] = {}
@@ -43,7 +44,9 @@ class HealingMatcher:
         return 1
 
     def ids(self, state: int) -> np.ndarray:
-        """The tokens allowed in a state before the prefix is written, ascending."""
+        """The tokens allowed in a state before the prefix is written, ascending (none in a dead state)."""
+        if not 0 < state < self.free:
+            return np.zeros(0, np.intp)
         found = self._ids.get(state)
         if found is None:
             found = self._ids[state] = self._select(self.prefix[state - 1:])
@@ -54,7 +57,6 @@ class HealingMatcher:
         if self._excluded:
             found = found[~np.isin(found, list(self._excluded))]
         return found.astype(np.intp)
-
 
     def advance(self, state: int, token: int) -> int:
         if state <= 0:
@@ -77,8 +79,6 @@ class HealingMatcher:
         return None
 
     def sole(self, state: int) -> int | None:
-        if not 0 < state < self.free:
-            return None
         ids = self.ids(state)
         return int(ids[0]) if len(ids) == 1 else None
 
@@ -91,34 +91,20 @@ class HealingMatcher:
     def choices(self, state: int, logits: np.ndarray, out: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
         if state >= self.free:
             return None, logits
-        ids = self.ids(state) if state > 0 else np.zeros(0, np.intp)
-        if 0 < len(ids) <= _FEW:
-            return ids, logits[ids]
-        return None, self.masked_copy(state, logits, out)
+        return super().choices(state, logits, out)
 
     def masked_copy(self, state: int, logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        out = np.empty_like(logits) if out is None else out
         if state >= self.free:
+            out = np.empty_like(logits) if out is None else out
             np.copyto(out, logits)
             return out
-        ids = self.ids(state) if state > 0 else np.zeros(0, np.intp)
-        kept = logits[ids]
-        out.fill(_NEG_INF)
-        out[ids] = kept
-        return out
+        return super().masked_copy(state, logits, out)
 
     def allowed_mass(self, state: int, weights: np.ndarray, total: float) -> float:
-        if state >= self.free:
-            return total
-        return float(weights[self.ids(state)].sum(dtype=np.float64)) if state > 0 else 0.0
+        return total if state >= self.free else super().allowed_mass(state, weights, total)
 
     def allowed(self, state: int) -> np.ndarray:
-        row = np.ones(len(self._pieces), dtype=bool)
-        if state < self.free:
-            row[:] = False
-            if state > 0:
-                row[self.ids(state)] = True
-        return row
+        return np.ones(self.size, dtype=bool) if state >= self.free else super().allowed(state)
 
 
 def extended(piece: bytes, blob: tuple[np.ndarray, np.ndarray]) -> bool:

@@ -348,3 +348,37 @@ class TokenMatcher:
             return row
 
         return self._masks.remember(self._masks.allowed_rows, (state, self.max_chars), make)
+
+
+class ListingMatcher:
+    """The mask operations of a matcher that lists each state's allowed ids (:meth:`ids`, ascending; none where
+    the state is dead) on a vocabulary of :attr:`size` tokens: grammars, listed values, healed bytes."""
+
+    size: int
+
+    def ids(self, state: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def choices(self, state: int, logits: np.ndarray, out: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """As :meth:`TokenMatcher.choices`: the allowed ids and their logits when they are few, else None and the
+        masked row, written into ``out``."""
+        ids = self.ids(state)
+        if 0 < len(ids) <= _FEW:
+            return ids, logits[ids]
+        return None, self.masked_copy(state, logits, out)
+
+    def masked_copy(self, state: int, logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        out = np.empty_like(logits) if out is None else out
+        ids = self.ids(state)
+        kept = logits[ids]
+        out.fill(_NEG_INF)
+        out[ids] = kept
+        return out
+
+    def allowed_mass(self, state: int, weights: np.ndarray, total: float) -> float:
+        return float(weights[self.ids(state)].sum(dtype=np.float64))
+
+    def allowed(self, state: int) -> np.ndarray:
+        row = np.zeros(self.size, dtype=bool)
+        row[self.ids(state)] = True
+        return row
