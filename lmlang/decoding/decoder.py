@@ -31,7 +31,7 @@ from lmlang.interpret.execution import (NO_RETURN, BlockEvent, CompiledProgram, 
 from lmlang.interpret.prompt import Prompt
 from lmlang.masks import TokenMatcher, Vocabulary
 from lmlang.masks.choices import ChoiceMatcher
-from lmlang.masks.healing import HealingMatcher, extended
+from lmlang.masks.healing import HealingMatcher, extended, joins
 from lmlang.models.kvcache import SequencePool
 from lmlang.result import HoleScore, HoleSpan, Result, Stats, token_pieces
 
@@ -197,10 +197,10 @@ class Decoder:
                 return True
             piece = self.model.token_bytes[token]
             built[piece] = matcher = self._matcher(plan, piece)
-            # Where the constraint leaves that one token to write the bytes with, taking it back gains nothing
-            # and costs a decode (a space before digits, on a model that spells every digit alone).
-            allowed = matcher.allowed(matcher.start())
-            return bool(allowed.any()) and (np.count_nonzero(allowed) > 1 or not allowed[token])
+            # Only where the constraint lets a token join the bytes to the value's first character: else taking
+            # them back gains nothing and costs a decode (a space before digits, on a model that spells every
+            # digit alone; a second space is no better).
+            return joins(np.flatnonzero(matcher.allowed(matcher.start())), len(piece), self.model.token_blob())
 
         seq = run.prompt.flush(heal=None if healable is None else heals)
         _, heal = run.prompt.take_healed()

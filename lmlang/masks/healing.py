@@ -107,6 +107,19 @@ class HealingMatcher(ListingMatcher):
         return np.ones(self.size, dtype=bool) if state >= self.free else super().allowed(state)
 
 
+def joins(ids: np.ndarray, size: int, blob: tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether one of the tokens ``ids`` goes on past its first ``size`` bytes with a byte that is not white space:
+    a token that would join healed bytes to the value's first character."""
+    flat, ends = blob
+    lengths = np.diff(ends, prepend=0)
+    longer = ids[lengths[ids] > size]
+    following = flat[ends[longer] - lengths[longer] + size]
+    return bool(np.any(~np.isin(following, _WHITE_SPACE)))
+
+
+_WHITE_SPACE = np.frombuffer(b" \t\n\r\x0b\x0c", dtype=np.uint8)
+
+
 def extended(piece: bytes, blob: tuple[np.ndarray, np.ndarray]) -> bool:
     """Whether some token starts with ``piece`` and goes on: else healing a token of these bytes could only
     write it again."""
