@@ -46,8 +46,14 @@ class HolePlan:
         if self.automaton is None or self.structures:
             return None
         found = enumerate_values(self.automaton, limit)
-        if found is not None and self.max_chars is not None:
-            found = [v for v in found if len(v.decode("utf-8")) <= self.max_chars]
+        if found is None:
+            return None
+        try:
+            texts = [v.decode("utf-8") for v in found]
+        except UnicodeDecodeError:  # a pattern over raw bytes: the byte automaton masks it
+            return None
+        if self.max_chars is not None:
+            found = [v for v, text in zip(found, texts) if len(text) <= self.max_chars]
         return found
 
     def matcher(self, vocab: Vocabulary, heal: bytes = b"") -> TokenMatcher | None:
