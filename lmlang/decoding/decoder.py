@@ -203,7 +203,7 @@ class Decoder:
             return joins(np.flatnonzero(matcher.allowed(matcher.start())), len(piece), self.model.token_blob())
 
         seq = run.prompt.flush(heal=None if healable is None else heals)
-        _, heal = run.prompt.take_healed()
+        heal = run.prompt.take_healed()
         room = (settings.max_len or self.model.n_ctx) - len(seq.tokens)
         limit = min(x for x in (settings.max_tokens, plan.max_tokens, room) if x is not None)
         if limit <= 0:
@@ -320,7 +320,7 @@ class Decoder:
         if not candidates:
             raise QueryRuntimeError(dist.values.span, f"distribution {dist.var} has no candidates")
         seq = run.prompt.flush(heal=self.heals(settings.token_healing))
-        _, heal = run.prompt.take_healed()
+        heal = run.prompt.take_healed()
         texts = [str(c) for c in candidates]
         prefix = heal.decode("utf-8")
         branches, logprobs = self._branch_logprobs(seq, [prefix + text for text in texts])

@@ -95,16 +95,11 @@ class Prompt:
         self.prefill_seconds += time.perf_counter() - started
         return self.seq
 
-    @property
-    def healing(self) -> bool:
-        """Whether the prompt's last token is held back for the next hole to re-write."""
-        return self._held is not None
-
-    def take_healed(self) -> tuple[int | None, bytes]:
-        """The held-back token and its bytes, which the hole now being opened writes first; (None, b"") when no
-        token is held. The prompt's text keeps them: the hole's value is what follows."""
+    def take_healed(self) -> bytes:
+        """The held-back token's bytes, which the hole now being opened writes first (b"": none is held). The
+        prompt's text keeps them: the hole's value is what follows."""
         held, self._held = self._held, None
-        return held, (b"" if held is None else self.model.token_bytes[held])
+        return b"" if held is None else self.model.token_bytes[held]
 
     def _healable(self, tokens: list[int]) -> bool:
         """Whether the last of ``tokens`` (text just tokenized) may be held back: a text token of whole characters,
